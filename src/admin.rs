@@ -1,0 +1,211 @@
+//! Operations behind `person-patch-admin`: creating the tables, seeding the demo data
+//! (CONTRACT §8), reading a stored person. They work against DynamoDB Local or AWS alike.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use serde_json::{json, Map, Value as JsonValue};
+
+use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
+use crate::engine::expression::{CREATED_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT, VERSION};
+use crate::store::{CustomerId, PersonKey};
+
+/// The API clients table's key.
+pub const CLIENT_ID_ATTRIBUTE: &str = "clientId";
+
+/// The demo customer.
+pub const DEMO_CUSTOMER: CustomerId = CustomerId(14532);
+/// The demo Contacts v1 person.
+pub const DEMO_V1_PERSON: &str = "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c";
+/// The demo Persons v2 person.
+pub const DEMO_V2_PERSON: i32 = 16;
+
+pub type AdminError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Creates the persons table (`pk`, `sk`) and the clients table (`clientId`), on-demand.
+/// A table that already exists is left as it is.
+pub async fn create_tables(
+    client: &Client,
+    persons: &str,
+    clients: &str,
+) -> Result<(), AdminError> {
+    create_table(
+        client,
+        persons,
+        &[(PARTITION_KEY, KeyType::Hash), (SORT_KEY, KeyType::Range)],
+    )
+    .await?;
+    create_table(client, clients, &[(CLIENT_ID_ATTRIBUTE, KeyType::Hash)]).await?;
+    Ok(())
+}
+
+async fn create_table(
+    client: &Client,
+    name: &str,
+    keys: &[(&str, KeyType)],
+) -> Result<(), AdminError> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attribute, key_type) in keys {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(*attribute)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(*attribute)
+                    .key_type(key_type.clone())
+                    .build()?,
+            );
+    }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some("ResourceInUseException") => Ok(()),
+        Err(error) => Err(Box::new(error.into_service_error())),
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// The demo Contacts v1 person as stored.
+pub fn demo_v1_person() -> HashMap<String, AttributeValue> {
+    let key = PersonKey {
+        customer: DEMO_CUSTOMER,
+        person: PersonId::Uuid(uuid::Uuid::from_u128(
+            0x3f2b8c1e_8a4d_4e7b_9c6a_1d2e3f4a5b6c,
+        )),
+    };
+    HashMap::from([
+        (PARTITION_KEY.into(), s(&key.partition_key())),
+        (SORT_KEY.into(), s(&key.sort_key())),
+        ("id".into(), s(DEMO_V1_PERSON)),
+        ("title".into(), s("Ms")),
+        ("forename".into(), s("Ada")),
+        ("surname".into(), s("Lovelace")),
+        ("email".into(), s("ada.lovelace@example.com")),
+        ("mobile".into(), s("07700 900123")),
+        ("landline".into(), s("020 7946 0018")),
+        ("extension".into(), s("12")),
+        ("position".into(), s("Analyst")),
+        ("department".into(), s("Engineering")),
+        ("isOptedOut".into(), AttributeValue::Bool(false)),
+        (
+            CUSTOM_FIELDS_ATTRIBUTE.into(),
+            AttributeValue::M(HashMap::new()),
+        ),
+        (CREATED_AT.into(), s("2026-01-01T00:00:00Z")),
+        (UPDATED_AT.into(), s("2026-01-01T00:00:00Z")),
+        (VERSION.into(), AttributeValue::N("1".into())),
+    ])
+}
+
+/// The demo Persons v2 person as stored.
+pub fn demo_v2_person() -> HashMap<String, AttributeValue> {
+    let key = PersonKey {
+        customer: DEMO_CUSTOMER,
+        person: PersonId::Int(DEMO_V2_PERSON),
+    };
+    HashMap::from([
+        (PARTITION_KEY.into(), s(&key.partition_key())),
+        (SORT_KEY.into(), s(&key.sort_key())),
+        ("ID".into(), AttributeValue::N(DEMO_V2_PERSON.to_string())),
+        ("FirstName".into(), s("Grace")),
+        ("LastName".into(), s("Hopper")),
+        ("Email".into(), s("grace.hopper@example.com")),
+        ("JobTitle".into(), s("Rear Admiral")),
+        ("City".into(), s("Arlington")),
+        ("Country".into(), s("USA")),
+        ("HomeSiteID".into(), AttributeValue::N("1".into())),
+        ("IsActive".into(), AttributeValue::Bool(true)),
+        ("IsUser".into(), AttributeValue::Bool(false)),
+        ("IsSpeaker".into(), AttributeValue::Bool(true)),
+        (CREATED_AT.into(), s("2026-01-01T00:00:00Z")),
+        (UPDATED_AT.into(), s("2026-01-01T00:00:00Z")),
+        (VERSION.into(), AttributeValue::N("1".into())),
+    ])
+}
+
+/// Writes the demo records (CONTRACT §8), replacing earlier copies.
+pub async fn seed_demo(client: &Client, persons: &str, _clients: &str) -> Result<(), AdminError> {
+    for item in [demo_v1_person(), demo_v2_person()] {
+        client
+            .put_item()
+            .table_name(persons)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| e.into_service_error())?;
+    }
+    Ok(())
+}
+
+/// Parses a person id as either dialect writes it: a UUID, or a positive int32.
+pub fn parse_person_id(text: &str) -> Option<PersonId> {
+    crate::dialect::IdFormat::Uuid
+        .parse(text)
+        .or_else(|_| crate::dialect::IdFormat::PositiveInt32.parse(text))
+        .ok()
+}
+
+/// Reads one stored person; `None` when there is none.
+pub async fn get_person(
+    client: &Client,
+    persons: &str,
+    key: &PersonKey,
+) -> Result<Option<HashMap<String, AttributeValue>>, AdminError> {
+    let output = client
+        .get_item()
+        .table_name(persons)
+        .key(PARTITION_KEY, s(&key.partition_key()))
+        .key(SORT_KEY, s(&key.sort_key()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| e.into_service_error())?;
+    Ok(output.item)
+}
+
+/// A stored item as plain JSON (numbers as JSON numbers where they fit, sets as arrays).
+pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> JsonValue {
+    let mut names: Vec<&String> = item.keys().collect();
+    names.sort();
+    let mut object = Map::new();
+    for name in names {
+        if let Some(value) = item.get(name) {
+            object.insert(name.clone(), attribute_to_json(value));
+        }
+    }
+    JsonValue::Object(object)
+}
+
+fn number_to_json(n: &str) -> JsonValue {
+    serde_json::from_str::<serde_json::Number>(n)
+        .map(JsonValue::Number)
+        .unwrap_or_else(|_| json!(n))
+}
+
+fn attribute_to_json(value: &AttributeValue) -> JsonValue {
+    match value {
+        AttributeValue::S(s) => json!(s),
+        AttributeValue::N(n) => number_to_json(n),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::Null(_) => JsonValue::Null,
+        AttributeValue::M(m) => item_to_json(m),
+        AttributeValue::L(l) => JsonValue::Array(l.iter().map(attribute_to_json).collect()),
+        AttributeValue::Ss(v) => json!(v),
+        AttributeValue::Ns(v) => JsonValue::Array(v.iter().map(|n| number_to_json(n)).collect()),
+        _ => json!("<binary>"),
+    }
+}

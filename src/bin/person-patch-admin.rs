@@ -1,0 +1,70 @@
+//! `person-patch-admin`: table set-up, demo data and inspection, against DynamoDB Local or AWS
+//! (endpoint, region and credentials from the standard AWS SDK configuration).
+
+use clap::{Parser, Subcommand};
+use person_patch::admin::{self, AdminError};
+use person_patch::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
+use person_patch::store::{CustomerId, PersonKey};
+
+#[derive(Parser)]
+#[command(
+    name = "person-patch-admin",
+    about = "Administer person-patch's DynamoDB tables"
+)]
+struct Cli {
+    /// The persons table.
+    #[arg(long, env = PERSONS_TABLE_ENV, global = true, default_value = "Persons")]
+    persons_table: String,
+    /// The API clients table.
+    #[arg(long, env = CLIENTS_TABLE_ENV, global = true, default_value = "ApiClients")]
+    clients_table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create both tables (on-demand); existing tables are left alone.
+    CreateTables,
+    /// Write the demo records of the contract (replacing earlier copies).
+    SeedDemo,
+    /// Print one stored person as JSON.
+    GetPerson {
+        /// The customer id.
+        #[arg(long)]
+        customer: i64,
+        /// The person id: a UUID (Contacts v1) or a positive integer (Persons v2).
+        #[arg(long)]
+        person: String,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), AdminError> {
+    let cli = Cli::parse();
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    match cli.command {
+        Command::CreateTables => {
+            admin::create_tables(&client, &cli.persons_table, &cli.clients_table).await?;
+            println!("tables ready: {} {}", cli.persons_table, cli.clients_table);
+        }
+        Command::SeedDemo => {
+            admin::seed_demo(&client, &cli.persons_table, &cli.clients_table).await?;
+            println!("demo data written to {}", cli.persons_table);
+        }
+        Command::GetPerson { customer, person } => {
+            let person = admin::parse_person_id(&person)
+                .ok_or("--person must be a UUID or a positive integer")?;
+            let key = PersonKey {
+                customer: CustomerId(customer),
+                person,
+            };
+            match admin::get_person(&client, &cli.persons_table, &key).await? {
+                Some(item) => println!("{:#}", admin::item_to_json(&item)),
+                None => return Err("no such person".into()),
+            }
+        }
+    }
+    Ok(())
+}

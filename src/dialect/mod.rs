@@ -1,0 +1,181 @@
+//! The client dialects: each is data (route, id format, field table, answer shapes) over the
+//! one engine.
+
+pub mod contacts_v1;
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::engine::FieldTable;
+
+/// A client dialect of the service.
+#[derive(Debug)]
+pub struct Dialect {
+    /// A short stable name, used in logs.
+    pub name: &'static str,
+    /// The literal path segments before `{personId}`.
+    pub route: &'static [&'static str],
+    pub id_format: IdFormat,
+    /// The attribute a person's id is stored under (besides the sort key).
+    pub id_attribute: &'static str,
+    pub fields: FieldTable,
+    pub customer_header: CustomerHeader,
+    pub success: Success,
+    pub problems: ProblemStyle,
+}
+
+/// Dialects are statics: two are equal when they are the same one.
+impl PartialEq for Dialect {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Dialect {}
+
+/// How `{personId}` is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdFormat {
+    /// A hyphenated UUID, any case; stored lowercase.
+    Uuid,
+    /// A decimal int32 from 1 to 2147483647.
+    PositiveInt32,
+}
+
+/// A parsed `{personId}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonId {
+    Uuid(Uuid),
+    Int(i32),
+}
+
+impl fmt::Display for PersonId {
+    /// The canonical form used in keys: lowercase hyphenated UUID, or plain decimal.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersonId::Uuid(u) => write!(f, "{}", u.hyphenated()),
+            PersonId::Int(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl IdFormat {
+    /// Parses a path segment (already percent-decoded). The error tells the caller what a
+    /// valid id looks like.
+    pub fn parse(self, segment: &str) -> Result<PersonId, &'static str> {
+        match self {
+            IdFormat::Uuid => {
+                // Only the 36-character hyphenated form: braced, URN and bare-hex forms are
+                // refused so that one person has one URL.
+                if segment.len() != 36 {
+                    return Err("The person id must be a UUID such as 3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c.");
+                }
+                Uuid::try_parse(segment).map(PersonId::Uuid).map_err(|_| {
+                    "The person id must be a UUID such as 3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c."
+                })
+            }
+            IdFormat::PositiveInt32 => {
+                let digits = !segment.is_empty()
+                    && segment.len() <= 10
+                    && segment.bytes().all(|b| b.is_ascii_digit());
+                digits
+                    .then(|| segment.parse::<i32>().ok())
+                    .flatten()
+                    .filter(|n| *n >= 1)
+                    .map(PersonId::Int)
+                    .ok_or("The person id must be an integer from 1 to 2147483647.")
+            }
+        }
+    }
+}
+
+/// Whether the `Customer-Id` header must be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerHeader {
+    /// Always required.
+    Required,
+    /// Optional when the principal is allowed exactly one customer.
+    OptionalForSingleCustomer,
+}
+
+/// What a successful PATCH answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Success {
+    /// `204 No Content`.
+    NoContent,
+    /// `200 OK` with the updated record.
+    Record,
+}
+
+/// How errors are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemStyle {
+    /// RFC 9457 problem details; field errors as 422 with camelCase `errors`.
+    Rfc9457,
+    /// ASP.NET Core's ProblemDetails / ValidationProblemDetails, field errors as 400.
+    AspNetCore,
+}
+
+/// Every dialect the function serves.
+pub static DIALECTS: &[&Dialect] = &[&contacts_v1::DIALECT];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::expression::SERVICE_ATTRIBUTES;
+
+    #[test]
+    fn uuid_ids() {
+        let id = IdFormat::Uuid
+            .parse("3F2B8C1E-8A4D-4E7B-9C6A-1D2E3F4A5B6C")
+            .unwrap();
+        assert_eq!(id.to_string(), "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c");
+        for bad in [
+            "",
+            "x",
+            "3f2b8c1e8a4d4e7b9c6a1d2e3f4a5b6c",
+            "{3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c}",
+            "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6g",
+            "3f2b8c1e-8a4d-4e7b-9c6a_1d2e3f4a5b6c",
+        ] {
+            assert!(IdFormat::Uuid.parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn int_ids() {
+        assert_eq!(IdFormat::PositiveInt32.parse("16"), Ok(PersonId::Int(16)));
+        assert_eq!(
+            IdFormat::PositiveInt32.parse("2147483647"),
+            Ok(PersonId::Int(i32::MAX))
+        );
+        for bad in [
+            "0",
+            "-1",
+            "+1",
+            "2147483648",
+            "1e3",
+            "",
+            " 1",
+            "99999999999",
+        ] {
+            assert!(IdFormat::PositiveInt32.parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn field_tables_never_name_service_attributes_or_repeat_themselves() {
+        for dialect in DIALECTS {
+            let fields = dialect.fields.fields;
+            for (i, field) in fields.iter().enumerate() {
+                assert!(!SERVICE_ATTRIBUTES.contains(&field.attribute));
+                assert_ne!(field.attribute, dialect.id_attribute);
+                for other in &fields[i + 1..] {
+                    assert!(!field.name.eq_ignore_ascii_case(other.name));
+                    assert_ne!(field.attribute, other.attribute);
+                }
+            }
+        }
+    }
+}

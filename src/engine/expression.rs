@@ -1,0 +1,328 @@
+//! Patch → one DynamoDB `UpdateItem`'s expressions, as a pure function.
+//!
+//! Every attribute name goes through a `#name` placeholder and every value through a `:value`
+//! placeholder, so no reserved word or user-supplied text ever lands in an expression. The
+//! output is deterministic: the same patch gives the same strings, placeholder for placeholder.
+
+use super::patch::{Op, Patch, Target, Value};
+
+/// The persons table's partition key attribute.
+pub const PARTITION_KEY: &str = "pk";
+/// The persons table's sort key attribute.
+pub const SORT_KEY: &str = "sk";
+/// RFC 3339 UTC time of the last update, set on every update.
+pub const UPDATED_AT: &str = "updatedAt";
+/// RFC 3339 UTC time the record was created; never touched by a patch.
+pub const CREATED_AT: &str = "createdAt";
+/// A counter raised by one on every update; the record's ETag.
+pub const VERSION: &str = "version";
+
+/// Attributes the service maintains itself; a field table may never name one of them.
+pub const SERVICE_ATTRIBUTES: &[&str] = &[PARTITION_KEY, SORT_KEY, UPDATED_AT, CREATED_AT, VERSION];
+
+/// What must hold of the stored item for the update to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// The item exists (a patch never creates a record).
+    Exists,
+    /// The item exists and its `version` is this one (`If-Match`).
+    VersionIs(u64),
+}
+
+/// The expressions and placeholder maps of one `UpdateItem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePlan {
+    pub update_expression: String,
+    pub condition_expression: String,
+    /// `#placeholder` → attribute name, in placeholder order.
+    pub names: Vec<(String, String)>,
+    /// `:placeholder` → value, in placeholder order.
+    pub values: Vec<(String, Value)>,
+}
+
+/// Builds the update for `patch`, stamping `updated_at` (RFC 3339) and raising `version`.
+pub fn build_update(patch: &Patch, updated_at: &str, precondition: Precondition) -> UpdatePlan {
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut values: Vec<(String, Value)> = Vec::new();
+    let mut sets: Vec<String> = Vec::new();
+    let mut removes: Vec<String> = Vec::new();
+    let mut maps: Vec<&'static str> = Vec::new();
+
+    for (i, change) in patch.changes().iter().enumerate() {
+        let path = match &change.target {
+            Target::Attribute(attribute) => {
+                let name = format!("#a{i}");
+                names.push((name.clone(), (*attribute).to_owned()));
+                name
+            }
+            Target::MapEntry { map, key } => {
+                let map_index = match maps.iter().position(|m| m == map) {
+                    Some(index) => index,
+                    None => {
+                        maps.push(map);
+                        names.push((format!("#m{}", maps.len() - 1), (*map).to_owned()));
+                        maps.len() - 1
+                    }
+                };
+                let key_name = format!("#k{i}");
+                names.push((key_name.clone(), key.to_string()));
+                format!("#m{map_index}.{key_name}")
+            }
+        };
+        match &change.op {
+            Op::Set(value) => {
+                let placeholder = format!(":a{i}");
+                sets.push(format!("{path} = {placeholder}"));
+                values.push((placeholder, value.clone()));
+            }
+            Op::Remove => removes.push(path),
+        }
+    }
+
+    names.push(("#updatedAt".into(), UPDATED_AT.into()));
+    values.push((":updatedAt".into(), Value::S(updated_at.to_owned())));
+    sets.push("#updatedAt = :updatedAt".into());
+    names.push(("#version".into(), VERSION.into()));
+    values.push((":zero".into(), Value::N("0".into())));
+    values.push((":one".into(), Value::N("1".into())));
+    sets.push("#version = if_not_exists(#version, :zero) + :one".into());
+
+    let mut update_expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        update_expression.push_str(" REMOVE ");
+        update_expression.push_str(&removes.join(", "));
+    }
+
+    names.push(("#pk".into(), PARTITION_KEY.into()));
+    let condition_expression = match precondition {
+        Precondition::Exists => "attribute_exists(#pk)".to_owned(),
+        Precondition::VersionIs(version) => {
+            values.push((":expected".into(), Value::N(version.to_string())));
+            "attribute_exists(#pk) AND #version = :expected".to_owned()
+        }
+    };
+
+    UpdatePlan {
+        update_expression,
+        condition_expression,
+        names,
+        values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::patch::Change;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn set(attribute: &'static str, v: &str) -> Change {
+        Change {
+            target: Target::Attribute(attribute),
+            op: Op::Set(Value::S(v.into())),
+        }
+    }
+
+    fn remove(attribute: &'static str) -> Change {
+        Change {
+            target: Target::Attribute(attribute),
+            op: Op::Remove,
+        }
+    }
+
+    #[test]
+    fn sets_removes_stamps_and_conditions() {
+        let patch = Patch::new(vec![set("forename", "Ada"), remove("title")]).unwrap();
+        let plan = build_update(&patch, "2026-11-23T10:00:00Z", Precondition::Exists);
+        assert_eq!(
+            plan.update_expression,
+            "SET #a0 = :a0, #updatedAt = :updatedAt, \
+             #version = if_not_exists(#version, :zero) + :one REMOVE #a1"
+        );
+        assert_eq!(plan.condition_expression, "attribute_exists(#pk)");
+        assert_eq!(
+            plan.names,
+            [
+                ("#a0", "forename"),
+                ("#a1", "title"),
+                ("#updatedAt", "updatedAt"),
+                ("#version", "version"),
+                ("#pk", "pk")
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert_eq!(
+            plan.values,
+            vec![
+                (":a0".to_owned(), Value::S("Ada".into())),
+                (
+                    ":updatedAt".to_owned(),
+                    Value::S("2026-11-23T10:00:00Z".into())
+                ),
+                (":zero".to_owned(), Value::N("0".into())),
+                (":one".to_owned(), Value::N("1".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn version_precondition() {
+        let patch = Patch::new(vec![remove("title")]).unwrap();
+        let plan = build_update(&patch, "t", Precondition::VersionIs(7));
+        assert_eq!(
+            plan.condition_expression,
+            "attribute_exists(#pk) AND #version = :expected"
+        );
+        assert!(plan
+            .values
+            .contains(&(":expected".to_owned(), Value::N("7".into()))));
+    }
+
+    #[test]
+    fn map_entries_share_one_map_name() {
+        let patch = Patch::new(vec![
+            Change {
+                target: Target::MapEntry {
+                    map: "customFields",
+                    key: 1001,
+                },
+                op: Op::Set(Value::S("x".into())),
+            },
+            Change {
+                target: Target::MapEntry {
+                    map: "customFields",
+                    key: 1002,
+                },
+                op: Op::Remove,
+            },
+        ])
+        .unwrap();
+        let plan = build_update(&patch, "t", Precondition::Exists);
+        assert!(plan.update_expression.starts_with("SET #m0.#k0 = :a0,"));
+        assert!(plan.update_expression.ends_with("REMOVE #m0.#k1"));
+        assert_eq!(
+            plan.names
+                .iter()
+                .filter(|(_, n)| n == "customFields")
+                .count(),
+            1
+        );
+    }
+
+    const ATTRIBUTES: &[&str] = &[
+        "title",
+        "forename",
+        "surname",
+        "email",
+        "mobile",
+        "landline",
+        "extension",
+        "position",
+    ];
+
+    fn arb_change() -> impl Strategy<Value = Change> {
+        let target = prop_oneof![
+            (0..ATTRIBUTES.len()).prop_map(|i| Target::Attribute(ATTRIBUTES[i])),
+            (1i64..20).prop_map(|key| Target::MapEntry {
+                map: "customFields",
+                key
+            }),
+        ];
+        let op = prop_oneof![
+            ".{0,8}".prop_map(|s| Op::Set(Value::S(s))),
+            any::<i32>().prop_map(|n| Op::Set(Value::N(n.to_string()))),
+            any::<bool>().prop_map(|b| Op::Set(Value::Bool(b))),
+            Just(Op::Remove),
+        ];
+        (target, op).prop_map(|(target, op)| Change { target, op })
+    }
+
+    fn arb_patch() -> impl Strategy<Value = Patch> {
+        proptest::collection::vec(arb_change(), 1..30).prop_filter_map("unique targets", |mut v| {
+            let mut seen = Vec::new();
+            v.retain(|c| {
+                let fresh = !seen.contains(&c.target);
+                seen.push(c.target.clone());
+                fresh
+            });
+            Patch::new(v)
+        })
+    }
+
+    /// The document paths an update expression writes, with placeholders resolved.
+    fn written_paths(plan: &UpdatePlan) -> Vec<Vec<String>> {
+        let resolve = |token: &str| -> String {
+            plan.names
+                .iter()
+                .find(|(p, _)| p == token)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| panic!("unaliased name {token}"))
+        };
+        let (set_part, remove_part) = match plan.update_expression.split_once(" REMOVE ") {
+            Some((s, r)) => (s, Some(r)),
+            None => (plan.update_expression.as_str(), None),
+        };
+        let set_part = set_part.strip_prefix("SET #").unwrap();
+        let mut paths = Vec::new();
+        // Every clause starts with a name placeholder; `, ` alone also occurs inside
+        // `if_not_exists(...)`.
+        for clause in set_part.split(", #") {
+            let (lhs, _) = clause.split_once(" = ").unwrap();
+            let lhs = format!("#{lhs}");
+            paths.push(lhs.split('.').map(resolve).collect());
+        }
+        for path in remove_part.into_iter().flat_map(|r| r.split(", ")) {
+            assert!(path.starts_with('#'), "unaliased path {path}");
+            paths.push(path.split('.').map(resolve).collect());
+        }
+        paths
+    }
+
+    proptest! {
+        #[test]
+        fn one_clause_per_change_and_no_overlaps(patch in arb_patch()) {
+            let plan = build_update(&patch, "2026-01-01T00:00:00Z", Precondition::Exists);
+            let paths = written_paths(&plan);
+            // Every change, plus updatedAt and version.
+            prop_assert_eq!(paths.len(), patch.changes().len() + 2);
+            for (i, a) in paths.iter().enumerate() {
+                for b in &paths[i + 1..] {
+                    let overlap = a.iter().zip(b.iter()).all(|(x, y)| x == y);
+                    prop_assert!(!overlap, "{:?} overlaps {:?}", a, b);
+                }
+            }
+        }
+
+        #[test]
+        fn every_placeholder_is_defined_and_used(patch in arb_patch(), version in proptest::option::of(0u64..1000)) {
+            let precondition = version.map_or(Precondition::Exists, Precondition::VersionIs);
+            let plan = build_update(&patch, "t", precondition);
+            let text = format!("{} {}", plan.update_expression, plan.condition_expression);
+            let tokens: Vec<&str> = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '#' || c == ':' || c == '_'))
+                .filter(|t| t.starts_with('#') || t.starts_with(':'))
+                .collect();
+            for token in &tokens {
+                let defined = plan.names.iter().any(|(p, _)| p == token)
+                    || plan.values.iter().any(|(p, _)| p == token);
+                prop_assert!(defined, "{} is not defined", token);
+            }
+            let declared = plan
+                .names
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .chain(plan.values.iter().map(|(p, _)| p.as_str()));
+            for p in declared {
+                prop_assert!(tokens.contains(&p), "{} is declared but unused", p);
+            }
+        }
+
+        #[test]
+        fn deterministic(patch in arb_patch()) {
+            prop_assert_eq!(
+                build_update(&patch, "t", Precondition::Exists),
+                build_update(&patch, "t", Precondition::Exists)
+            );
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! person-patch: partial updates of person records in DynamoDB, behind API Gateway.
+//!
+//! The request path: [`entry`] (Lambda event in, response shape out) → [`handler`] (the
+//! contract's order of checks) → [`routing`] and [`dialect`] (which API is spoken) →
+//! [`engine`] (field tables, validation, the update expression) → [`store`] (one conditional
+//! `UpdateItem`). Failures are [`problem::ApiError`] values, mapped to HTTP in one place.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod dialect;
+pub mod engine;
+pub mod entry;
+pub mod handler;
+pub mod problem;
+pub mod routing;
+pub mod store;

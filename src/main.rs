@@ -1,0 +1,26 @@
+//! The Lambda entry point: configuration and the DynamoDB client are built once per
+//! container, then every event goes to [`person_patch::entry::handle_event`].
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use person_patch::auth::Authenticator;
+use person_patch::config::Config;
+use person_patch::entry::handle_event;
+use person_patch::handler::App;
+use person_patch::store::DynamoPersonStore;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let app = App::new(
+        DynamoPersonStore::new(client, config.persons_table),
+        Authenticator::Open,
+    );
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        Ok::<_, Error>(handle_event(app, event.payload, event.context).await)
+    }))
+    .await
+}
