@@ -40,10 +40,24 @@ pub async fn handle_event<S: PersonStore>(
     context: Context,
 ) -> EventResponse {
     let (origin, undecodable) = match &mut event {
-        LambdaRequest::ApiGatewayV1(e) => (
-            Origin::RestApi,
-            take_undecodable(&mut e.body, &mut e.is_base64_encoded),
-        ),
+        LambdaRequest::ApiGatewayV1(e) => {
+            // REST APIs send every header in `multiValueHeaders` and the last value of each in
+            // `headers`; lambda_http lays the second over the first, which would hide a
+            // repeated header. Keep the complete values.
+            let shadowed: Vec<_> = e
+                .headers
+                .keys()
+                .filter(|name| e.multi_value_headers.contains_key(*name))
+                .cloned()
+                .collect();
+            for name in shadowed {
+                e.headers.remove(&name);
+            }
+            (
+                Origin::RestApi,
+                take_undecodable(&mut e.body, &mut e.is_base64_encoded),
+            )
+        }
         LambdaRequest::ApiGatewayV2(e) => (
             Origin::HttpApi,
             take_undecodable(&mut e.body, &mut e.is_base64_encoded),

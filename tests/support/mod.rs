@@ -1,0 +1,432 @@
+//! Test harness: AWS's DynamoDB Local, fresh tables per test, and real API Gateway events
+//! (the fixtures under `events/`, made with `sam local generate-event`) sent through the
+//! function's own event adapter.
+//!
+//! DynamoDB Local is the one named by `AWS_ENDPOINT_URL_DYNAMODB` when set (as `make test`
+//! does), else one this harness starts on a free 127.0.0.1 port for the test binary. A test
+//! that cannot reach it fails with the reason; none is ever skipped.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use lambda_http::request::LambdaRequest;
+use lambda_http::Context;
+use person_patch::admin;
+use person_patch::auth::Authenticator;
+use person_patch::entry::handle_event;
+use person_patch::handler::App;
+use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
+use serde_json::{json, Value as Json};
+
+pub const DEMO_V1: &str = admin::DEMO_V1_PERSON;
+pub const CUSTOMER: &str = "14532";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static ENDPOINT: OnceLock<String> = OnceLock::new();
+
+/// The DynamoDB Local endpoint, started on first use.
+pub fn endpoint() -> &'static str {
+    ENDPOINT.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(url) if !url.is_empty() => url,
+        _ => start_dynamodb_local(),
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free local port for DynamoDB Local")
+}
+
+/// Starts DynamoDB Local for this test process. The launcher shell waits on a pipe from this
+/// process and stops Java when the pipe closes, i.e. when the tests end, however they end.
+fn start_dynamodb_local() -> String {
+    let port = free_port();
+    let log_path = repo_root()
+        .join("target")
+        .join(format!("dynamodb-local-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("cannot create the DynamoDB Local log");
+    let script = repo_root().join("scripts").join("dynamodb-local");
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" "$1" & pid=$!; trap 'kill $pid 2>/dev/null' EXIT; read -r _ || true"#)
+        .arg(&script)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", script.display()));
+    // Keep the pipe (and so DynamoDB Local) open for the life of the test process.
+    Box::leak(Box::new(child));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let mut text = String::new();
+            let _ = std::fs::File::open(&log_path).and_then(|mut f| f.read_to_string(&mut text));
+            panic!(
+                "DynamoDB Local did not start on 127.0.0.1:{port} within 60 s \
+                 (is `make tools` done?). Its log, {}:\n{text}",
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A DynamoDB client for DynamoDB Local (its access key id may hold only letters and digits).
+pub fn client() -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(endpoint())
+        .build();
+    Client::from_conf(config)
+}
+
+static TABLE_SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+
+/// Fresh tables with the demo data, and the function's app over them.
+pub struct TestEnv {
+    pub client: Client,
+    pub persons_table: String,
+    pub clients_table: String,
+    pub app: App<DynamoPersonStore>,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        let client = client();
+        let n = TABLE_SEQUENCE.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}-{n}", std::process::id());
+        let persons_table = format!("persons-{tag}");
+        let clients_table = format!("clients-{tag}");
+        admin::create_tables(&client, &persons_table, &clients_table)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot create tables on DynamoDB Local at {}: {e}",
+                    endpoint()
+                )
+            });
+        admin::seed_demo(&client, &persons_table, &clients_table)
+            .await
+            .expect("cannot seed the demo data");
+        let app = App::new(
+            DynamoPersonStore::new(client.clone(), persons_table.clone()),
+            Authenticator::Open,
+        );
+        TestEnv {
+            client,
+            persons_table,
+            clients_table,
+            app,
+        }
+    }
+
+    /// Sends a raw event through the function's event adapter, as the Lambda runtime would.
+    pub async fn send(&self, event: &Event) -> Reply {
+        let request: LambdaRequest = serde_json::from_value(event.json.clone())
+            .expect("the fixture is not an API Gateway event");
+        let response = handle_event(&self.app, request, Context::default()).await;
+        Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
+    }
+
+    /// The stored person, read consistently.
+    pub async fn stored(
+        &self,
+        customer: i64,
+        person: &str,
+    ) -> Option<HashMap<String, AttributeValue>> {
+        let key = PersonKey {
+            customer: CustomerId(customer),
+            person: admin::parse_person_id(person).expect("a valid person id"),
+        };
+        admin::get_person(&self.client, &self.persons_table, &key)
+            .await
+            .expect("get-person")
+    }
+
+    pub async fn demo_v1(&self) -> HashMap<String, AttributeValue> {
+        self.stored(14532, DEMO_V1)
+            .await
+            .expect("the demo person exists")
+    }
+
+    /// How many items the persons table holds.
+    pub async fn item_count(&self) -> usize {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.persons_table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan");
+        out.items.unwrap_or_default().len()
+    }
+}
+
+/// The response as API Gateway would receive it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Header names lowercased; repeated headers joined with ", ".
+    pub headers: HashMap<String, String>,
+    pub body: Option<String>,
+    pub wire: Json,
+}
+
+impl Reply {
+    fn from_wire(wire: Json) -> Reply {
+        let status = wire["statusCode"].as_u64().expect("statusCode") as u16;
+        let mut headers = HashMap::new();
+        if let Some(map) = wire["headers"].as_object() {
+            for (name, value) in map {
+                headers.insert(
+                    name.to_ascii_lowercase(),
+                    value.as_str().unwrap_or("").to_owned(),
+                );
+            }
+        }
+        if let Some(map) = wire["multiValueHeaders"].as_object() {
+            for (name, values) in map {
+                let joined: Vec<&str> = values
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Json::as_str).collect())
+                    .unwrap_or_default();
+                headers.insert(name.to_ascii_lowercase(), joined.join(", "));
+            }
+        }
+        assert_ne!(wire["isBase64Encoded"], json!(true), "responses are text");
+        let body = wire["body"].as_str().map(str::to_owned);
+        Reply {
+            status,
+            headers,
+            body,
+            wire,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The problem+json body, checked for the members every problem carries.
+    pub fn problem(&self) -> Json {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem: {self:?}"
+        );
+        let body: Json = serde_json::from_str(self.body.as_deref().expect("a problem has a body"))
+            .expect("problem body is JSON");
+        for member in ["type", "title", "status", "detail", "instance", "requestId"] {
+            assert!(body.get(member).is_some(), "problem lacks {member}: {body}");
+        }
+        assert_eq!(body["status"], json!(self.status));
+        body
+    }
+}
+
+/// Which API Gateway payload a fixture is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    HttpApi,
+    RestApi,
+}
+
+pub const SHAPES: [Shape; 2] = [Shape::HttpApi, Shape::RestApi];
+
+/// An API Gateway event, loaded from a fixture and adjusted by the test.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub json: Json,
+    pub shape: Shape,
+}
+
+pub fn load_fixture(relative: &str) -> Json {
+    let path = repo_root().join("events").join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+impl Event {
+    /// The Contacts v1 fixture of this shape: PATCH of the demo person for customer 14532.
+    pub fn v1(shape: Shape) -> Event {
+        let file = match shape {
+            Shape::HttpApi => "v1/http-api-patch.json",
+            Shape::RestApi => "v1/rest-api-patch.json",
+        };
+        Event {
+            json: load_fixture(file),
+            shape,
+        }
+    }
+
+    /// Sets the path (without a stage) and, consistently, the `personId` path parameter
+    /// when the path has the route's shape.
+    pub fn path(mut self, path: &str) -> Event {
+        let id = path.rsplit('/').next().unwrap_or("").to_owned();
+        match self.shape {
+            Shape::HttpApi => {
+                self.json["rawPath"] = json!(path);
+                self.json["requestContext"]["http"]["path"] = json!(path);
+            }
+            Shape::RestApi => {
+                self.json["path"] = json!(path);
+                let stage = self.json["requestContext"]["stage"]
+                    .as_str()
+                    .unwrap_or("prod")
+                    .to_owned();
+                self.json["requestContext"]["path"] = json!(format!("/{stage}{path}"));
+            }
+        }
+        self.json["pathParameters"] = json!({ "personId": id });
+        self
+    }
+
+    pub fn person(self, id: &str) -> Event {
+        self.path(&format!("/v1/persons/{id}"))
+    }
+
+    pub fn without_path_parameters(mut self) -> Event {
+        self.json["pathParameters"] = Json::Null;
+        self
+    }
+
+    pub fn method(mut self, method: &str) -> Event {
+        match self.shape {
+            Shape::HttpApi => self.json["requestContext"]["http"]["method"] = json!(method),
+            Shape::RestApi => {
+                self.json["httpMethod"] = json!(method);
+                self.json["requestContext"]["httpMethod"] = json!(method);
+            }
+        }
+        self
+    }
+
+    /// A plain-text body.
+    pub fn body(mut self, text: &str) -> Event {
+        self.json["body"] = json!(text);
+        self.json["isBase64Encoded"] = json!(false);
+        self
+    }
+
+    pub fn json_body(self, body: &Json) -> Event {
+        self.body(&body.to_string())
+    }
+
+    /// A body as API Gateway sends binary media: base64 with the flag set.
+    pub fn base64_body(mut self, bytes: &[u8]) -> Event {
+        self.json["body"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+        self.json["isBase64Encoded"] = json!(true);
+        self
+    }
+
+    /// A body field as sent, flag and all (for bodies that are not valid base64).
+    pub fn raw_body(mut self, body: &str, is_base64_encoded: bool) -> Event {
+        self.json["body"] = json!(body);
+        self.json["isBase64Encoded"] = json!(is_base64_encoded);
+        self
+    }
+
+    pub fn no_body(mut self) -> Event {
+        self.json["body"] = Json::Null;
+        self.json["isBase64Encoded"] = json!(false);
+        self
+    }
+
+    /// Replaces a header (matched case-insensitively).
+    pub fn header(self, name: &str, value: &str) -> Event {
+        self.headers(name, &[value])
+    }
+
+    /// Sets a header to several values (REST APIs keep them apart; HTTP APIs join them).
+    pub fn headers(mut self, name: &str, values: &[&str]) -> Event {
+        self = self.without_header(name);
+        match self.shape {
+            Shape::HttpApi => {
+                self.json["headers"][name.to_ascii_lowercase()] = json!(values.join(","));
+            }
+            Shape::RestApi => {
+                if let Some(last) = values.last() {
+                    self.json["headers"][name] = json!(last);
+                }
+                self.json["multiValueHeaders"][name] = json!(values);
+            }
+        }
+        self
+    }
+
+    pub fn without_header(mut self, name: &str) -> Event {
+        for map in ["headers", "multiValueHeaders"] {
+            if let Some(object) = self.json[map].as_object_mut() {
+                object.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            }
+        }
+        self
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.json["requestContext"]["requestId"]
+            .as_str()
+            .unwrap_or("")
+    }
+}
+
+/// The attributes of `after` that differ from `before` (added, changed or removed).
+pub fn changed_attributes(
+    before: &HashMap<String, AttributeValue>,
+    after: &HashMap<String, AttributeValue>,
+) -> Vec<String> {
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+pub fn fixture_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| repo_root().join("events"))
+}
