@@ -11,17 +11,20 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::{json, Map, Value as JsonValue};
 
+use crate::auth::WRITE_SCOPE;
+use crate::clients::{hash_secret, ApiClient, ClientDirectory, CLIENT_ID_ATTRIBUTE};
 use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
 use crate::engine::expression::{CREATED_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT, VERSION};
 use crate::store::{CustomerId, PersonKey};
-
-/// The API clients table's key.
-pub const CLIENT_ID_ATTRIBUTE: &str = "clientId";
 
 /// The demo customer.
 pub const DEMO_CUSTOMER: CustomerId = CustomerId(14532);
 /// The demo Contacts v1 person.
 pub const DEMO_V1_PERSON: &str = "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c";
+/// The demo API client and its secret (the seed's example credentials).
+pub const DEMO_CLIENT_ID: &str = "beqa4api";
+pub const DEMO_CLIENT_SECRET: &str = "beqa4api";
+
 /// The demo Persons v2 person.
 pub const DEMO_V2_PERSON: i32 = 16;
 
@@ -137,8 +140,59 @@ pub fn demo_v2_person() -> HashMap<String, AttributeValue> {
     ])
 }
 
+/// Creates (or replaces) an enabled API client whose secret is stored only as its argon2id
+/// hash.
+pub async fn create_client(
+    client: &Client,
+    clients: &str,
+    id: &str,
+    secret: &str,
+    customers: &[CustomerId],
+    scopes: &[String],
+) -> Result<(), AdminError> {
+    if id.is_empty() || id.contains(':') || id.chars().count() > crate::clients::MAX_CLIENT_ID_CHARS
+    {
+        return Err("a client id must be 1 to 128 characters without ':'".into());
+    }
+    if customers.is_empty() {
+        return Err("a client needs at least one customer".into());
+    }
+    let record = ApiClient {
+        id: id.to_owned(),
+        secret_hash: Some(hash_secret(secret).map_err(|e| e.to_string())?),
+        scopes: scopes.to_vec(),
+        customers: customers.to_vec(),
+        enabled: true,
+    };
+    ClientDirectory::new(client.clone(), clients)
+        .put(&record)
+        .await?;
+    Ok(())
+}
+
+/// Disables an API client; its cached verifications lapse within the cache's lifetime.
+pub async fn disable_client(client: &Client, clients: &str, id: &str) -> Result<(), AdminError> {
+    if ClientDirectory::new(client.clone(), clients)
+        .disable(id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(format!("no client {id}").into())
+    }
+}
+
 /// Writes the demo records (CONTRACT §8), replacing earlier copies.
-pub async fn seed_demo(client: &Client, persons: &str, _clients: &str) -> Result<(), AdminError> {
+pub async fn seed_demo(client: &Client, persons: &str, clients: &str) -> Result<(), AdminError> {
+    create_client(
+        client,
+        clients,
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        &[DEMO_CUSTOMER],
+        &[WRITE_SCOPE.to_owned()],
+    )
+    .await?;
     for item in [demo_v1_person(), demo_v2_person()] {
         client
             .put_item()

@@ -8,7 +8,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
-use crate::auth::{Authenticator, Principal, WRITE_SCOPE};
+use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
 use crate::engine::{self, build_update, json, Precondition};
 use crate::problem::{ApiError, RequestMeta};
@@ -49,6 +49,7 @@ impl<S: PersonStore> App<S> {
 struct Summary {
     dialect: Option<&'static str>,
     principal: Option<String>,
+    auth: Option<Source>,
     customer: Option<i64>,
     fields: Vec<String>,
 }
@@ -71,6 +72,11 @@ pub async fn handle<S: PersonStore>(app: &App<S>, request: Request) -> Response<
         request_id = %meta.request_id,
         dialect = summary.dialect.unwrap_or("-"),
         principal = summary.principal.as_deref().unwrap_or("-"),
+        auth = match summary.auth {
+            Some(Source::Cache) => "cached",
+            Some(Source::Verified) => "verified",
+            None => "-",
+        },
         customer = summary.customer.unwrap_or(0),
         status = response.status().as_u16(),
         problem = problem.as_ref().map_or("-", ApiError::slug),
@@ -106,8 +112,12 @@ async fn process<S: PersonStore>(
 
     // 2-3. Authenticate, then the scope.
     let headers = request.headers();
-    let principal = app.authenticator.authenticate(headers).await?;
+    let (principal, source) = app
+        .authenticator
+        .authenticate(headers, request.request_context_ref())
+        .await?;
     summary.principal = Some(principal.id.clone());
+    summary.auth = Some(source);
     if !principal.has_scope(WRITE_SCOPE) {
         return Err(ApiError::Forbidden(
             "Your credentials lack the contacts:persons:write scope.",
@@ -207,6 +217,11 @@ fn customer_of(
     rule: CustomerHeader,
     principal: &Principal,
 ) -> Result<CustomerId, ApiError> {
+    if principal.customers.is_empty() {
+        return Err(ApiError::Forbidden(
+            "Your credentials are not allowed to act for any customer.",
+        ));
+    }
     let mut values = headers.get_all(CUSTOMER_ID_HEADER).iter();
     let customer = match (values.next(), values.next()) {
         (Some(_), Some(_)) => {

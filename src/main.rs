@@ -1,8 +1,11 @@
 //! The Lambda entry point: configuration and the DynamoDB client are built once per
 //! container, then every event goes to [`person_patch::entry::handle_event`].
 
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use person_patch::auth::Authenticator;
+use person_patch::clients::ClientDirectory;
 use person_patch::config::Config;
 use person_patch::entry::handle_event;
 use person_patch::handler::App;
@@ -15,8 +18,8 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
     let app = App::new(
-        DynamoPersonStore::new(client, config.persons_table),
-        Authenticator::Open,
+        DynamoPersonStore::new(client.clone(), config.persons_table),
+        Authenticator::new(ClientDirectory::new(client, config.clients_table)),
     );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {

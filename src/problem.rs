@@ -23,8 +23,8 @@ pub enum ApiError {
     RouteNotFound,
     /// The route exists, but not for this method.
     MethodNotAllowed,
-    /// No credentials, or credentials that do not authenticate.
-    Unauthenticated,
+    /// No credentials, or credentials that do not authenticate; says what to send.
+    Unauthenticated(&'static str),
     /// Authenticated, but without the scope or the customer the request needs.
     Forbidden(&'static str),
     /// A header or the path is missing or malformed (`Customer-Id`, `{personId}`, `If-Match`).
@@ -69,7 +69,7 @@ impl ApiError {
         match self {
             ApiError::RouteNotFound | ApiError::PersonNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -91,7 +91,7 @@ impl ApiError {
         match self {
             ApiError::RouteNotFound => "route-not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
-            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
@@ -113,7 +113,7 @@ impl ApiError {
         match self {
             ApiError::RouteNotFound => "No such resource",
             ApiError::MethodNotAllowed => "Method not allowed",
-            ApiError::Unauthenticated => "Authentication required",
+            ApiError::Unauthenticated(_) => "Authentication required",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::BadRequest(_) => "Bad request",
             ApiError::UnsupportedMediaType => "Unsupported media type",
@@ -138,11 +138,7 @@ impl ApiError {
                     .into()
             }
             ApiError::MethodNotAllowed => "This resource only accepts PATCH.".into(),
-            ApiError::Unauthenticated => {
-                "Send valid credentials: HTTP Basic with your API client id and secret, or a bearer token verified by the API gateway."
-                    .into()
-            }
-            ApiError::Forbidden(why) => (*why).into(),
+            ApiError::Unauthenticated(why) | ApiError::Forbidden(why) => (*why).into(),
             ApiError::BadRequest(why) | ApiError::MalformedBody(why) => why.clone(),
             ApiError::UnsupportedMediaType => {
                 "Send the body as JSON: Content-Type application/json, text/json or application/*+json."
@@ -217,7 +213,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("PATCH"));
             }
-            ApiError::Unauthenticated => {
+            ApiError::Unauthenticated(_) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(BASIC_CHALLENGE),
@@ -380,7 +376,7 @@ mod tests {
     fn headers_per_problem() {
         let r = ApiError::MethodNotAllowed.to_response(ProblemStyle::Rfc9457, &meta());
         assert_eq!(r.headers()[header::ALLOW], "PATCH");
-        let r = ApiError::Unauthenticated.to_response(ProblemStyle::Rfc9457, &meta());
+        let r = ApiError::Unauthenticated("x").to_response(ProblemStyle::Rfc9457, &meta());
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], BASIC_CHALLENGE);
         let r = ApiError::Unavailable.to_response(ProblemStyle::Rfc9457, &meta());
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");

@@ -150,27 +150,6 @@ async fn a_missing_person_is_404_and_nothing_is_created() {
 }
 
 #[tokio::test]
-async fn another_customers_person_is_404_like_a_missing_one() {
-    let env = TestEnv::new().await;
-    let items = env.item_count().await;
-    let reply = env
-        .send(
-            &Event::v1(Shape::HttpApi)
-                .header("Customer-Id", "99999")
-                .json_body(&json!({"forename": "X"})),
-        )
-        .await;
-    assert_eq!(reply.status, 404);
-    assert_eq!(
-        reply.problem()["type"],
-        "urn:person-patch:problem:person-not-found"
-    );
-    assert!(env.stored(99999, DEMO_V1).await.is_none());
-    assert_eq!(env.item_count().await, items);
-    assert_eq!(s(&env.demo_v1().await, "forename").as_deref(), Some("Ada"));
-}
-
-#[tokio::test]
 async fn uppercase_uuid_addresses_the_same_person() {
     let env = TestEnv::new().await;
     let reply = env

@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use person_patch::admin::{self, AdminError};
+use person_patch::auth::WRITE_SCOPE;
+use person_patch::clients::generate_secret;
 use person_patch::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
 use person_patch::store::{CustomerId, PersonKey};
 
@@ -28,6 +30,33 @@ enum Command {
     CreateTables,
     /// Write the demo records of the contract (replacing earlier copies).
     SeedDemo,
+    /// Create (or replace) an API client; its secret is stored only as an argon2id hash.
+    CreateClient {
+        /// The client id (the Basic user name).
+        #[arg(long)]
+        id: String,
+        /// The secret to set (visible in shell history; prefer --generate).
+        #[arg(
+            long,
+            conflicts_with = "generate",
+            required_unless_present = "generate"
+        )]
+        secret: Option<String>,
+        /// Generate a random secret and print it once.
+        #[arg(long)]
+        generate: bool,
+        /// A customer the client may act for (repeat for several).
+        #[arg(long = "customer", required = true)]
+        customers: Vec<i64>,
+        /// A scope the client holds (repeat for several).
+        #[arg(long = "scope", default_values_t = [WRITE_SCOPE.to_owned()])]
+        scopes: Vec<String>,
+    },
+    /// Disable an API client (cached verifications lapse within 5 minutes).
+    DisableClient {
+        #[arg(long)]
+        id: String,
+    },
     /// Print one stored person as JSON.
     GetPerson {
         /// The customer id.
@@ -52,6 +81,37 @@ async fn main() -> Result<(), AdminError> {
         Command::SeedDemo => {
             admin::seed_demo(&client, &cli.persons_table, &cli.clients_table).await?;
             println!("demo data written to {}", cli.persons_table);
+        }
+        Command::CreateClient {
+            id,
+            secret,
+            generate,
+            customers,
+            scopes,
+        } => {
+            let secret = match (secret, generate) {
+                (Some(secret), false) => secret,
+                _ => generate_secret(),
+            };
+            let customers: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
+            admin::create_client(
+                &client,
+                &cli.clients_table,
+                &id,
+                &secret,
+                &customers,
+                &scopes,
+            )
+            .await?;
+            if generate {
+                println!("client {id} created; its secret (shown only now): {secret}");
+            } else {
+                println!("client {id} created");
+            }
+        }
+        Command::DisableClient { id } => {
+            admin::disable_client(&client, &cli.clients_table, &id).await?;
+            println!("client {id} disabled");
         }
         Command::GetPerson { customer, person } => {
             let person = admin::parse_person_id(&person)

@@ -25,6 +25,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::Context;
 use person_patch::admin;
 use person_patch::auth::Authenticator;
+use person_patch::clients::ClientDirectory;
 use person_patch::entry::handle_event;
 use person_patch::handler::App;
 use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
@@ -132,7 +133,7 @@ impl TestEnv {
             .expect("cannot seed the demo data");
         let app = App::new(
             DynamoPersonStore::new(client.clone(), persons_table.clone()),
-            Authenticator::Open,
+            Authenticator::new(ClientDirectory::new(client.clone(), clients_table.clone())),
         );
         TestEnv {
             client,
@@ -169,6 +170,46 @@ impl TestEnv {
         self.stored(14532, DEMO_V1)
             .await
             .expect("the demo person exists")
+    }
+
+    /// Creates an API client in this environment's clients table.
+    pub async fn create_client(&self, id: &str, secret: &str, customers: &[i64], scopes: &[&str]) {
+        let customers: Vec<CustomerId> = customers.iter().copied().map(CustomerId).collect();
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        admin::create_client(
+            &self.client,
+            &self.clients_table,
+            id,
+            secret,
+            &customers,
+            &scopes,
+        )
+        .await
+        .expect("create-client");
+    }
+
+    pub async fn disable_client(&self, id: &str) {
+        admin::disable_client(&self.client, &self.clients_table, id)
+            .await
+            .expect("disable-client");
+    }
+
+    /// Writes a copy of the demo v1 person under another customer and id.
+    pub async fn put_v1_person(&self, customer: i64, id: &str) {
+        let mut item = admin::demo_v1_person();
+        item.insert(
+            "pk".into(),
+            AttributeValue::S(format!("CUSTOMER#{customer}")),
+        );
+        item.insert("sk".into(), AttributeValue::S(format!("PERSON#{id}")));
+        item.insert("id".into(), AttributeValue::S(id.into()));
+        self.client
+            .put_item()
+            .table_name(&self.persons_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put person");
     }
 
     /// How many items the persons table holds.
@@ -384,6 +425,34 @@ impl Event {
         for map in ["headers", "multiValueHeaders"] {
             if let Some(object) = self.json[map].as_object_mut() {
                 object.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            }
+        }
+        self
+    }
+
+    /// Basic credentials for `client_id:secret`.
+    pub fn basic(self, client_id: &str, secret: &str) -> Event {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        self.header("Authorization", &format!("Basic {token}"))
+    }
+
+    /// An API Gateway JWT authorizer context: `jwt.claims` / `jwt.scopes` for HTTP APIs,
+    /// `authorizer.claims` (with a space-separated `scope` claim) for REST APIs.
+    pub fn verified_jwt(mut self, claims: Json, scopes: &[&str]) -> Event {
+        self = self.header("Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln");
+        match self.shape {
+            Shape::HttpApi => {
+                self.json["requestContext"]["authorizer"] = json!({
+                    "jwt": { "claims": claims, "scopes": scopes }
+                });
+            }
+            Shape::RestApi => {
+                let mut claims = claims;
+                if !scopes.is_empty() {
+                    claims["scope"] = json!(scopes.join(" "));
+                }
+                self.json["requestContext"]["authorizer"] = json!({ "claims": claims });
             }
         }
         self
