@@ -10,7 +10,7 @@ NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java test lint fmt clippy run clean-local
+.PHONY: help tools java test lint fmt clippy run bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,3 +42,6 @@ lint: fmt clippy ## All static checks
 
 run: tools ## Serve the function on 127.0.0.1:9000 with DynamoDB Local and demo data
 	scripts/with-dynamodb-local scripts/run-local
+
+bench: ## Run the benchmarks (criterion; reports under target/criterion)
+	cargo bench --bench auth

@@ -204,14 +204,14 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>) -> bool {
     verified && hash != DUMMY_HASH && usable.is_some()
 }
 
-/// Successful verifications, by SHA-256 of what was verified.
+/// Successful verifications, by SHA-256 of what was verified ([`cache_key`]).
 #[derive(Default)]
-struct Cache {
+pub struct VerificationCache {
     entries: HashMap<[u8; 32], (Instant, Principal)>,
 }
 
-impl Cache {
-    fn get(&mut self, key: &[u8; 32], now: Instant) -> Option<Principal> {
+impl VerificationCache {
+    pub fn get(&mut self, key: &[u8; 32], now: Instant) -> Option<Principal> {
         match self.entries.get(key) {
             Some((expires, principal)) if *expires > now => Some(principal.clone()),
             Some(_) => {
@@ -222,7 +222,7 @@ impl Cache {
         }
     }
 
-    fn put(&mut self, key: [u8; 32], principal: Principal, now: Instant) {
+    pub fn put(&mut self, key: [u8; 32], principal: Principal, now: Instant) {
         if self.entries.len() >= CACHE_CAPACITY {
             self.entries.retain(|_, (expires, _)| *expires > now);
             if self.entries.len() >= CACHE_CAPACITY {
@@ -233,7 +233,9 @@ impl Cache {
     }
 }
 
-fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
+/// The cache key for what was verified: `kind` ("basic" for a whole Authorization header)
+/// and the material, hashed together.
+pub fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(kind.as_bytes());
     hasher.update([0]);
@@ -244,7 +246,7 @@ fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
 /// Authenticates requests against the clients table.
 pub struct Authenticator {
     directory: ClientDirectory,
-    cache: Mutex<Cache>,
+    cache: Mutex<VerificationCache>,
 }
 
 /// How an authentication attempt ended, for tests and metrics.
@@ -258,7 +260,7 @@ impl Authenticator {
     pub fn new(directory: ClientDirectory) -> Self {
         Authenticator {
             directory,
-            cache: Mutex::new(Cache::default()),
+            cache: Mutex::new(VerificationCache::default()),
         }
     }
 
@@ -503,7 +505,7 @@ mod tests {
 
     #[test]
     fn cache_expires_and_stays_bounded() {
-        let mut cache = Cache::default();
+        let mut cache = VerificationCache::default();
         let now = Instant::now();
         let principal = Principal {
             id: "p".into(),
