@@ -108,8 +108,8 @@ pub fn demo_v1_person() -> HashMap<String, AttributeValue> {
             CUSTOM_FIELDS_ATTRIBUTE.into(),
             AttributeValue::M(HashMap::new()),
         ),
-        (CREATED_AT.into(), s("2026-01-01T00:00:00Z")),
-        (UPDATED_AT.into(), s("2026-01-01T00:00:00Z")),
+        (CREATED_AT.into(), s("2026-01-01T00:00:00.000Z")),
+        (UPDATED_AT.into(), s("2026-01-01T00:00:00.000Z")),
         (VERSION.into(), AttributeValue::N("1".into())),
     ])
 }
@@ -134,8 +134,8 @@ pub fn demo_v2_person() -> HashMap<String, AttributeValue> {
         ("IsActive".into(), AttributeValue::Bool(true)),
         ("IsUser".into(), AttributeValue::Bool(false)),
         ("IsSpeaker".into(), AttributeValue::Bool(true)),
-        (CREATED_AT.into(), s("2026-01-01T00:00:00Z")),
-        (UPDATED_AT.into(), s("2026-01-01T00:00:00Z")),
+        (CREATED_AT.into(), s("2026-01-01T00:00:00.000Z")),
+        (UPDATED_AT.into(), s("2026-01-01T00:00:00.000Z")),
         (VERSION.into(), AttributeValue::N("1".into())),
     ])
 }

@@ -180,8 +180,22 @@ async fn process<S: PersonStore>(
         .await
         .map_err(|error| store_error(error, dialect))?;
 
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
+    let mut response = match dialect.success {
+        Success::NoContent => {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Success::Record => {
+            let body = dialect.render_record(person, &updated.record);
+            let mut response = Response::new(Body::Text(body.to_string()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
+    };
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", updated.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
@@ -312,17 +326,18 @@ fn request_id(request: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// RFC 3339 UTC with whole seconds, e.g. `2026-11-23T10:00:00Z`.
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
 pub fn rfc3339(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         at.year(),
         u8::from(at.month()),
         at.day(),
         at.hour(),
         at.minute(),
-        at.second()
+        at.second(),
+        at.millisecond()
     )
 }
 
@@ -398,6 +413,6 @@ mod tests {
     #[test]
     fn timestamps() {
         let at = time::macros::datetime!(2026-11-23 09:08:07.123 UTC);
-        assert_eq!(rfc3339(at), "2026-11-23T09:08:07Z");
+        assert_eq!(rfc3339(at), "2026-11-23T09:08:07.123Z");
     }
 }

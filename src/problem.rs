@@ -6,6 +6,7 @@ use lambda_http::{Body, Response};
 use serde_json::{json, Map, Value as JsonValue};
 
 use crate::dialect::ProblemStyle;
+use crate::engine::validate::BODY_PATH;
 use crate::engine::{ErrorClass, Rejection};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -134,7 +135,7 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::RouteNotFound => {
-                "No resource at this path. Persons are updated with PATCH /v1/persons/{personId}."
+                "No resource at this path. Persons are updated with PATCH /v1/persons/{personId} or PATCH /api/v2/persons/{personId}."
                     .into()
             }
             ApiError::MethodNotAllowed => "This resource only accepts PATCH.".into(),
@@ -196,8 +197,16 @@ impl ApiError {
         body.insert("status".into(), json!(status.as_u16()));
         body.insert("detail".into(), json!(self.detail()));
         body.insert("instance".into(), json!(meta.instance));
-        if let ApiError::Rejected(rejection) = self {
-            body.insert("errors".into(), errors_object(rejection, style));
+        match (self, style) {
+            (ApiError::Rejected(rejection), _) => {
+                body.insert("errors".into(), errors_object(rejection, style));
+            }
+            // ASP.NET Core reports an unreadable body as a validation error of the body as a
+            // whole.
+            (ApiError::MalformedBody(why), ProblemStyle::AspNetCore) => {
+                body.insert("errors".into(), json!({ BODY_PATH: [why] }));
+            }
+            _ => {}
         }
         body.insert("requestId".into(), json!(meta.request_id));
         if style == ProblemStyle::AspNetCore {
@@ -258,7 +267,7 @@ fn errors_object(rejection: &Rejection, style: ProblemStyle) -> JsonValue {
 /// ASP.NET Core's default `type` and `title` for a status (its ProblemDetails defaults), and
 /// the ValidationProblemDetails title for field errors.
 fn aspnet_type_and_title(status: StatusCode, error: &ApiError) -> (&'static str, &'static str) {
-    if matches!(error, ApiError::Rejected(_)) {
+    if matches!(error, ApiError::Rejected(_) | ApiError::MalformedBody(_)) {
         return (
             "https://tools.ietf.org/html/rfc9110#section-15.5.1",
             "One or more validation errors occurred.",

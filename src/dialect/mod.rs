@@ -2,12 +2,15 @@
 //! one engine.
 
 pub mod contacts_v1;
+pub mod persons_v2;
 
 use std::fmt;
 
+use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use crate::engine::FieldTable;
+use crate::engine::{BoolForms, FieldTable, Kind, Value};
+use crate::store::{Record, Stored};
 
 /// A client dialect of the service.
 #[derive(Debug)]
@@ -23,6 +26,54 @@ pub struct Dialect {
     pub customer_header: CustomerHeader,
     pub success: Success,
     pub problems: ProblemStyle,
+}
+
+impl Dialect {
+    /// The body of a [`Success::Record`] answer: the id, then every field in table order as
+    /// the dialect writes it; a field the record lacks is `null`.
+    pub fn render_record(&self, id: PersonId, record: &Record) -> Json {
+        let mut body = Map::new();
+        let id = match id {
+            PersonId::Int(n) => Json::from(n),
+            PersonId::Uuid(u) => Json::from(u.hyphenated().to_string()),
+        };
+        body.insert(self.id_attribute.to_owned(), id);
+        for field in self.fields.fields {
+            let value = record
+                .get(field.attribute)
+                .map_or(Json::Null, |stored| render_value(field.kind, stored));
+            body.insert(field.name.to_owned(), value);
+        }
+        Json::Object(body)
+    }
+}
+
+/// One stored value as a field of this kind is written in answers. Values of an unexpected
+/// type (written by another tool) are rendered as faithfully as JSON allows, never refused.
+fn render_value(kind: Kind, stored: &Stored) -> Json {
+    match (kind, stored) {
+        (Kind::Boolean(BoolForms::JsonOrText), Stored::Value(Value::Bool(b))) => {
+            Json::from(if *b { "true" } else { "false" })
+        }
+        (
+            Kind::Integer {
+                digit_string: true, ..
+            },
+            Stored::Value(Value::N(n)),
+        ) => Json::from(n.as_str()),
+        (_, Stored::Value(Value::S(s))) => Json::from(s.as_str()),
+        (_, Stored::Value(Value::Bool(b))) => Json::from(*b),
+        (_, Stored::Value(Value::N(n))) => serde_json::from_str::<serde_json::Number>(n)
+            .map(Json::Number)
+            .unwrap_or_else(|_| Json::from(n.as_str())),
+        (_, Stored::Map(entries)) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), render_value(Kind::CustomFields, v)))
+                .collect(),
+        ),
+        (_, Stored::Other) => Json::Null,
+    }
 }
 
 /// Dialects are statics: two are equal when they are the same one.
@@ -118,7 +169,7 @@ pub enum ProblemStyle {
 }
 
 /// Every dialect the function serves.
-pub static DIALECTS: &[&Dialect] = &[&contacts_v1::DIALECT];
+pub static DIALECTS: &[&Dialect] = &[&contacts_v1::DIALECT, &persons_v2::DIALECT];
 
 #[cfg(test)]
 mod tests {

@@ -166,6 +166,12 @@ impl TestEnv {
             .expect("get-person")
     }
 
+    pub async fn demo_v2(&self) -> HashMap<String, AttributeValue> {
+        self.stored(14532, "16")
+            .await
+            .expect("the demo v2 person exists")
+    }
+
     pub async fn demo_v1(&self) -> HashMap<String, AttributeValue> {
         self.stored(14532, DEMO_V1)
             .await
@@ -324,6 +330,35 @@ impl Event {
             json: load_fixture(file),
             shape,
         }
+    }
+
+    /// The Persons v2 fixture of this shape: the seed 003 curl (all 23 fields) for person 16.
+    pub fn v2(shape: Shape) -> Event {
+        let file = match shape {
+            Shape::HttpApi => "v2/http-api-patch.json",
+            Shape::RestApi => "v2/rest-api-patch.json",
+        };
+        Event {
+            json: load_fixture(file),
+            shape,
+        }
+    }
+
+    /// The body as the fixture carries it, decoded.
+    pub fn body_text(&self) -> String {
+        let raw = self.json["body"].as_str().unwrap_or("");
+        if self.json["isBase64Encoded"] == json!(true) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .expect("base64");
+            String::from_utf8(bytes).expect("UTF-8")
+        } else {
+            raw.to_owned()
+        }
+    }
+
+    pub fn v2_person(self, id: &str) -> Event {
+        self.path(&format!("/api/v2/persons/{id}"))
     }
 
     /// Sets the path (without a stage) and, consistently, the `personId` path parameter
