@@ -9,8 +9,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
 use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
+use crate::conditional;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
-use crate::engine::{self, build_update, json, Precondition};
+use crate::engine::{self, build_update, json};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
 use crate::store::{CustomerId, PersonKey, PersonStore, Returning, StoreError};
@@ -133,6 +134,8 @@ async fn process<S: PersonStore>(
         .id_format
         .parse(&route.person_id)
         .map_err(|why| ApiError::BadRequest(why.to_owned()))?;
+    let precondition =
+        conditional::precondition(headers).map_err(|why| ApiError::BadRequest(why.to_owned()))?;
 
     // 6. Media type and size.
     check_content_type(headers)?;
@@ -168,7 +171,7 @@ async fn process<S: PersonStore>(
 
     // 9. Store.
     let updated_at = rfc3339(now);
-    let plan = build_update(&patch, &updated_at, Precondition::Exists);
+    let plan = build_update(&patch, &updated_at, &precondition);
     let key = PersonKey { customer, person };
     let returning = match dialect.success {
         Success::NoContent => Returning::Changes,
@@ -196,7 +199,7 @@ async fn process<S: PersonStore>(
             response
         }
     };
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", updated.version)) {
+    if let Ok(etag) = HeaderValue::from_str(&conditional::etag(updated.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)

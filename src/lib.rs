@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod auth;
 pub mod clients;
+pub mod conditional;
 pub mod config;
 pub mod dialect;
 pub mod engine;

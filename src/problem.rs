@@ -234,7 +234,7 @@ impl ApiError {
             ApiError::PreconditionFailed {
                 current_version: Some(version),
             } => {
-                if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+                if let Ok(etag) = HeaderValue::from_str(&crate::conditional::etag(*version)) {
                     headers.insert(header::ETAG, etag);
                 }
             }

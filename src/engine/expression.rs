@@ -20,13 +20,17 @@ pub const VERSION: &str = "version";
 /// Attributes the service maintains itself; a field table may never name one of them.
 pub const SERVICE_ATTRIBUTES: &[&str] = &[PARTITION_KEY, SORT_KEY, UPDATED_AT, CREATED_AT, VERSION];
 
+/// The most versions one `If-Match` may list (DynamoDB's `IN` takes at most 100 operands).
+pub const MAX_MATCHED_VERSIONS: usize = 100;
+
 /// What must hold of the stored item for the update to apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Precondition {
     /// The item exists (a patch never creates a record).
     Exists,
-    /// The item exists and its `version` is this one (`If-Match`).
-    VersionIs(u64),
+    /// The item exists and its `version` is one of these (`If-Match`); 1 to
+    /// [`MAX_MATCHED_VERSIONS`] of them.
+    VersionIn(Vec<u64>),
 }
 
 /// The expressions and placeholder maps of one `UpdateItem`.
@@ -41,7 +45,7 @@ pub struct UpdatePlan {
 }
 
 /// Builds the update for `patch`, stamping `updated_at` (RFC 3339) and raising `version`.
-pub fn build_update(patch: &Patch, updated_at: &str, precondition: Precondition) -> UpdatePlan {
+pub fn build_update(patch: &Patch, updated_at: &str, precondition: &Precondition) -> UpdatePlan {
     let mut names: Vec<(String, String)> = Vec::new();
     let mut values: Vec<(String, Value)> = Vec::new();
     let mut sets: Vec<String> = Vec::new();
@@ -95,11 +99,22 @@ pub fn build_update(patch: &Patch, updated_at: &str, precondition: Precondition)
 
     names.push(("#pk".into(), PARTITION_KEY.into()));
     let condition_expression = match precondition {
-        Precondition::Exists => "attribute_exists(#pk)".to_owned(),
-        Precondition::VersionIs(version) => {
-            values.push((":expected".into(), Value::N(version.to_string())));
-            "attribute_exists(#pk) AND #version = :expected".to_owned()
+        Precondition::VersionIn(versions) if !versions.is_empty() => {
+            let mut placeholders = Vec::with_capacity(versions.len());
+            for (i, version) in versions.iter().take(MAX_MATCHED_VERSIONS).enumerate() {
+                let placeholder = format!(":m{i}");
+                values.push((placeholder.clone(), Value::N(version.to_string())));
+                placeholders.push(placeholder);
+            }
+            match placeholders.as_slice() {
+                [one] => format!("attribute_exists(#pk) AND #version = {one}"),
+                many => format!(
+                    "attribute_exists(#pk) AND #version IN ({})",
+                    many.join(", ")
+                ),
+            }
         }
+        _ => "attribute_exists(#pk)".to_owned(),
     };
 
     UpdatePlan {
@@ -133,7 +148,7 @@ mod tests {
     #[test]
     fn sets_removes_stamps_and_conditions() {
         let patch = Patch::new(vec![set("forename", "Ada"), remove("title")]).unwrap();
-        let plan = build_update(&patch, "2026-11-23T10:00:00Z", Precondition::Exists);
+        let plan = build_update(&patch, "2026-11-23T10:00:00Z", &Precondition::Exists);
         assert_eq!(
             plan.update_expression,
             "SET #a0 = :a0, #updatedAt = :updatedAt, \
@@ -168,14 +183,19 @@ mod tests {
     #[test]
     fn version_precondition() {
         let patch = Patch::new(vec![remove("title")]).unwrap();
-        let plan = build_update(&patch, "t", Precondition::VersionIs(7));
+        let plan = build_update(&patch, "t", &Precondition::VersionIn(vec![7]));
         assert_eq!(
             plan.condition_expression,
-            "attribute_exists(#pk) AND #version = :expected"
+            "attribute_exists(#pk) AND #version = :m0"
         );
         assert!(plan
             .values
-            .contains(&(":expected".to_owned(), Value::N("7".into()))));
+            .contains(&(":m0".to_owned(), Value::N("7".into()))));
+        let plan = build_update(&patch, "t", &Precondition::VersionIn(vec![7, 9]));
+        assert_eq!(
+            plan.condition_expression,
+            "attribute_exists(#pk) AND #version IN (:m0, :m1)"
+        );
     }
 
     #[test]
@@ -197,7 +217,7 @@ mod tests {
             },
         ])
         .unwrap();
-        let plan = build_update(&patch, "t", Precondition::Exists);
+        let plan = build_update(&patch, "t", &Precondition::Exists);
         assert!(plan.update_expression.starts_with("SET #m0.#k0 = :a0,"));
         assert!(plan.update_expression.ends_with("REMOVE #m0.#k1"));
         assert_eq!(
@@ -281,7 +301,7 @@ mod tests {
     proptest! {
         #[test]
         fn one_clause_per_change_and_no_overlaps(patch in arb_patch()) {
-            let plan = build_update(&patch, "2026-01-01T00:00:00Z", Precondition::Exists);
+            let plan = build_update(&patch, "2026-01-01T00:00:00Z", &Precondition::Exists);
             let paths = written_paths(&plan);
             // Every change, plus updatedAt and version.
             prop_assert_eq!(paths.len(), patch.changes().len() + 2);
@@ -294,9 +314,12 @@ mod tests {
         }
 
         #[test]
-        fn every_placeholder_is_defined_and_used(patch in arb_patch(), version in proptest::option::of(0u64..1000)) {
-            let precondition = version.map_or(Precondition::Exists, Precondition::VersionIs);
-            let plan = build_update(&patch, "t", precondition);
+        fn every_placeholder_is_defined_and_used(
+            patch in arb_patch(),
+            versions in proptest::option::of(proptest::collection::vec(0u64..1000, 1..5)),
+        ) {
+            let precondition = versions.map_or(Precondition::Exists, Precondition::VersionIn);
+            let plan = build_update(&patch, "t", &precondition);
             let text = format!("{} {}", plan.update_expression, plan.condition_expression);
             let tokens: Vec<&str> = text
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '#' || c == ':' || c == '_'))
@@ -320,8 +343,8 @@ mod tests {
         #[test]
         fn deterministic(patch in arb_patch()) {
             prop_assert_eq!(
-                build_update(&patch, "t", Precondition::Exists),
-                build_update(&patch, "t", Precondition::Exists)
+                build_update(&patch, "t", &Precondition::Exists),
+                build_update(&patch, "t", &Precondition::Exists)
             );
         }
     }
