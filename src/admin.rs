@@ -15,7 +15,7 @@ use crate::auth::WRITE_SCOPE;
 use crate::clients::{hash_secret, ApiClient, ClientDirectory, CLIENT_ID_ATTRIBUTE};
 use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
 use crate::engine::expression::{CREATED_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT, VERSION};
-use crate::store::{CustomerId, PersonKey};
+use crate::store::{CustomerId, PersonKey, FIELD_DEFINITION_PREFIX};
 
 /// The demo customer.
 pub const DEMO_CUSTOMER: CustomerId = CustomerId(14532);
@@ -182,6 +182,65 @@ pub async fn disable_client(client: &Client, clients: &str, id: &str) -> Result<
     }
 }
 
+/// Creates or replaces a customer's custom field definition (`FIELDDEF#<id>`).
+pub async fn put_field_definition(
+    client: &Client,
+    persons: &str,
+    customer: CustomerId,
+    id: i64,
+    kind: &str,
+    options: &[String],
+    read_only: bool,
+) -> Result<(), AdminError> {
+    if let crate::engine::CustomKind::Unknown(_) = crate::engine::CustomKind::parse(kind) {
+        return Err(format!(
+            "unknown type {kind}: use boolean, integer, decimal, text, list, statement, date, note, time or systemList"
+        )
+        .into());
+    }
+    if kind == "list" && options.is_empty() {
+        return Err("a list definition needs at least one --option".into());
+    }
+    let mut item = HashMap::from([
+        (
+            PARTITION_KEY.to_owned(),
+            s(&format!("CUSTOMER#{}", customer.0)),
+        ),
+        (
+            SORT_KEY.to_owned(),
+            s(&format!("{FIELD_DEFINITION_PREFIX}{id}")),
+        ),
+        ("type".to_owned(), s(kind)),
+        (
+            "readOnly".to_owned(),
+            AttributeValue::Bool(read_only || kind == "statement"),
+        ),
+    ]);
+    if !options.is_empty() {
+        item.insert(
+            "options".to_owned(),
+            AttributeValue::L(options.iter().map(|o| s(o)).collect()),
+        );
+    }
+    client
+        .put_item()
+        .table_name(persons)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| e.into_service_error())?;
+    Ok(())
+}
+
+/// The demo custom field definitions of customer 14532 (CONTRACT §8).
+pub const DEMO_FIELD_DEFINITIONS: &[(i64, &str, &[&str])] = &[
+    (1001, "text", &[]),
+    (1002, "boolean", &[]),
+    (1003, "date", &[]),
+    (1004, "list", &["Gold", "Silver", "Bronze"]),
+    (1005, "statement", &[]),
+];
+
 /// Writes the demo records (CONTRACT §8), replacing earlier copies.
 pub async fn seed_demo(client: &Client, persons: &str, clients: &str) -> Result<(), AdminError> {
     create_client(
@@ -193,6 +252,10 @@ pub async fn seed_demo(client: &Client, persons: &str, clients: &str) -> Result<
         &[WRITE_SCOPE.to_owned()],
     )
     .await?;
+    for (id, kind, options) in DEMO_FIELD_DEFINITIONS {
+        let options: Vec<String> = options.iter().map(|o| (*o).to_owned()).collect();
+        put_field_definition(client, persons, DEMO_CUSTOMER, *id, kind, &options, false).await?;
+    }
     for item in [demo_v1_person(), demo_v2_person()] {
         client
             .put_item()

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::conditional;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
-use crate::engine::{self, build_update, json};
+use crate::engine::{self, build_update, json, Definitions};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
 use crate::store::{CustomerId, PersonKey, PersonStore, Returning, StoreError};
@@ -165,8 +165,19 @@ async fn process<S: PersonStore>(
     let document = json::parse(body)
         .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}.")))?;
     let now = (app.clock)();
-    let patch =
+    let draft =
         engine::validate(&dialect.fields, &document, now.date()).map_err(ApiError::Rejected)?;
+    let patch = if draft.needs_definitions() {
+        let definitions = app
+            .store
+            .field_definitions(customer)
+            .await
+            .map_err(|error| store_error(error, dialect))?;
+        draft.finish(&definitions)
+    } else {
+        draft.finish(&Definitions::new())
+    }
+    .map_err(ApiError::Rejected)?;
     summary.fields = patch.touched_attributes().collect();
 
     // 9. Store.

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -10,7 +12,16 @@ use aws_sdk_dynamodb::Client;
 
 use crate::dialect::PersonId;
 use crate::engine::expression::{PARTITION_KEY, SORT_KEY, VERSION};
-use crate::engine::{UpdatePlan, Value};
+use crate::engine::{CustomKind, Definitions, FieldDefinition, UpdatePlan, Value};
+
+/// How long a customer's custom field definitions are reused in a warm container.
+pub const DEFINITIONS_TTL: Duration = Duration::from_secs(30);
+
+/// The most pages of definitions read for one customer (each up to 1 MB).
+const MAX_DEFINITION_PAGES: usize = 10;
+
+/// The sort key prefix of custom field definitions.
+pub const FIELD_DEFINITION_PREFIX: &str = "FIELDDEF#";
 
 /// A tenant's id, from the `Customer-Id` header or the principal's only customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,21 +93,41 @@ pub enum StoreError {
     Failed(String),
 }
 
-/// The one operation the PATCH path needs of its store.
+/// What the PATCH path needs of its store.
 pub trait PersonStore: Send + Sync {
+    /// Applies one update, conditioned as the plan says; never creates a record.
     fn update_person(
         &self,
         key: &PersonKey,
         plan: UpdatePlan,
         returning: Returning,
     ) -> impl Future<Output = Result<Updated, StoreError>> + Send;
+
+    /// A customer's custom field definitions.
+    fn field_definitions(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<Arc<Definitions>, StoreError>> + Send;
 }
+
+type DefinitionsCache = Mutex<HashMap<CustomerId, (Instant, Arc<Definitions>)>>;
 
 /// The DynamoDB persons table.
 #[derive(Debug, Clone)]
 pub struct DynamoPersonStore {
     client: Client,
     table: String,
+    definitions: Arc<DefinitionsCache>,
+}
+
+/// How one `UpdateItem` attempt ended, before it is told to the caller.
+enum Attempt {
+    Done(Updated),
+    /// The condition failed; the item as it was, when it exists.
+    ConditionFailed(Option<Record>),
+    /// The plan writes into a map the item does not have.
+    MissingMap,
+    Failed(StoreError),
 }
 
 impl DynamoPersonStore {
@@ -104,22 +135,16 @@ impl DynamoPersonStore {
         DynamoPersonStore {
             client,
             table: table.into(),
+            definitions: Arc::new(Mutex::new(HashMap::new())),
         }
     }
-}
 
-impl PersonStore for DynamoPersonStore {
-    async fn update_person(
-        &self,
-        key: &PersonKey,
-        plan: UpdatePlan,
-        returning: Returning,
-    ) -> Result<Updated, StoreError> {
-        let names: HashMap<String, String> = plan.names.into_iter().collect();
+    async fn attempt(&self, key: &PersonKey, plan: &UpdatePlan, returning: Returning) -> Attempt {
+        let names: HashMap<String, String> = plan.names.iter().cloned().collect();
         let values: HashMap<String, AttributeValue> = plan
             .values
-            .into_iter()
-            .map(|(placeholder, value)| (placeholder, to_attribute(value)))
+            .iter()
+            .map(|(placeholder, value)| (placeholder.clone(), to_attribute(value.clone())))
             .collect();
         let result = self
             .client
@@ -127,8 +152,8 @@ impl PersonStore for DynamoPersonStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
             .key(SORT_KEY, AttributeValue::S(key.sort_key()))
-            .update_expression(plan.update_expression)
-            .condition_expression(plan.condition_expression)
+            .update_expression(&plan.update_expression)
+            .condition_expression(&plan.condition_expression)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(match returning {
@@ -144,59 +169,198 @@ impl PersonStore for DynamoPersonStore {
                     .attributes
                     .map(|attributes| to_record(&attributes))
                     .unwrap_or_default();
-                let version = version_of(&record).ok_or_else(|| {
-                    StoreError::Failed("the update returned no numeric version".into())
-                })?;
-                Ok(Updated { version, record })
+                match version_of(&record) {
+                    Some(version) => Attempt::Done(Updated { version, record }),
+                    None => Attempt::Failed(StoreError::Failed(
+                        "the update returned no numeric version".into(),
+                    )),
+                }
             }
-            Err(error) => Err(classify(error)),
+            Err(error) => classify(error),
         }
+    }
+
+    async fn query_definitions(&self, customer: CustomerId) -> Result<Definitions, StoreError> {
+        let mut definitions = Definitions::new();
+        let mut start = None;
+        for _ in 0..MAX_DEFINITION_PAGES {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#sk", SORT_KEY)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("CUSTOMER#{}", customer.0)),
+                )
+                .expression_attribute_values(
+                    ":prefix",
+                    AttributeValue::S(FIELD_DEFINITION_PREFIX.into()),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| {
+                    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+                    match e.code() {
+                        Some(
+                            "ProvisionedThroughputExceededException"
+                            | "RequestLimitExceeded"
+                            | "ThrottlingException",
+                        ) => StoreError::Throttled,
+                        _ if e.as_service_error().is_none() => StoreError::Unavailable(text),
+                        Some("InternalServerError") => StoreError::Unavailable(text),
+                        _ => StoreError::Failed(text),
+                    }
+                })?;
+            for item in output.items.unwrap_or_default() {
+                if let Some((id, definition)) = definition_of(&item) {
+                    definitions.insert(id, definition);
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(definitions),
+            }
+        }
+        Ok(definitions)
     }
 }
 
-/// Maps an `UpdateItem` failure to what the caller is told. A failed condition on a missing
-/// item carries no item: that is a 404; with the current item it is a version mismatch.
-fn classify<R>(error: SdkError<UpdateItemError, R>) -> StoreError
+impl PersonStore for DynamoPersonStore {
+    async fn update_person(
+        &self,
+        key: &PersonKey,
+        plan: UpdatePlan,
+        returning: Returning,
+    ) -> Result<Updated, StoreError> {
+        let mut outcome = self.attempt(key, &plan, returning).await;
+        if let (Attempt::MissingMap, Some(fallback)) = (&outcome, plan.fallback.as_deref()) {
+            // A record without the map (written by another tool): create the map whole, if it
+            // is still missing. Should another writer create it first, the plan itself now
+            // applies.
+            outcome = match self.attempt(key, fallback, returning).await {
+                Attempt::ConditionFailed(Some(item))
+                    if fallback.creates_maps.iter().any(|m| item.contains_key(*m)) =>
+                {
+                    self.attempt(key, &plan, returning).await
+                }
+                other => other,
+            };
+        }
+        match outcome {
+            Attempt::Done(updated) => Ok(updated),
+            Attempt::ConditionFailed(None) => Err(StoreError::NotFound),
+            Attempt::ConditionFailed(Some(item)) => Err(StoreError::VersionMismatch {
+                current: version_of(&item),
+            }),
+            Attempt::MissingMap => Err(StoreError::Failed(
+                "the update writes into a missing map and has no fallback".into(),
+            )),
+            Attempt::Failed(error) => Err(error),
+        }
+    }
+
+    async fn field_definitions(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Arc<Definitions>, StoreError> {
+        let now = Instant::now();
+        if let Ok(cache) = self.definitions.lock() {
+            if let Some((expires, definitions)) = cache.get(&customer) {
+                if *expires > now {
+                    return Ok(Arc::clone(definitions));
+                }
+            }
+        }
+        let definitions = Arc::new(self.query_definitions(customer).await?);
+        if let Ok(mut cache) = self.definitions.lock() {
+            cache.retain(|_, (expires, _)| *expires > now);
+            cache.insert(customer, (now + DEFINITIONS_TTL, Arc::clone(&definitions)));
+        }
+        Ok(definitions)
+    }
+}
+
+/// One `FIELDDEF#<id>` item as a definition; `None` for an item that is not one.
+fn definition_of(item: &HashMap<String, AttributeValue>) -> Option<(i64, FieldDefinition)> {
+    let id = match item.get(SORT_KEY) {
+        Some(AttributeValue::S(sk)) => sk.strip_prefix(FIELD_DEFINITION_PREFIX)?.parse().ok()?,
+        _ => return None,
+    };
+    let kind = match item.get("type") {
+        Some(AttributeValue::S(name)) => CustomKind::parse(name),
+        _ => CustomKind::Unknown(String::new()),
+    };
+    let options = match item.get("options") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        Some(AttributeValue::Ss(set)) => set.clone(),
+        _ => Vec::new(),
+    };
+    let read_only = matches!(item.get("readOnly"), Some(AttributeValue::Bool(true)));
+    Some((
+        id,
+        FieldDefinition {
+            kind,
+            options,
+            read_only,
+        },
+    ))
+}
+
+/// Maps an `UpdateItem` failure. A failed condition on a missing item carries no item: that
+/// is a 404; with the current item it is a version mismatch (or a map created meanwhile).
+fn classify<R>(error: SdkError<UpdateItemError, R>) -> Attempt
 where
     R: std::fmt::Debug,
 {
+    let failed = |e| Attempt::Failed(e);
     match error {
         SdkError::ServiceError(service) => {
             let error = service.into_err();
             match &error {
-                UpdateItemError::ConditionalCheckFailedException(failed) => match failed.item() {
-                    None => StoreError::NotFound,
-                    Some(item) => StoreError::VersionMismatch {
-                        current: version_of(&to_record(item)),
-                    },
-                },
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Attempt::ConditionFailed(failed.item().map(to_record))
+                }
                 UpdateItemError::ProvisionedThroughputExceededException(_)
                 | UpdateItemError::RequestLimitExceeded(_)
-                | UpdateItemError::ThrottlingException(_) => StoreError::Throttled,
+                | UpdateItemError::ThrottlingException(_) => failed(StoreError::Throttled),
                 UpdateItemError::InternalServerError(_)
                 | UpdateItemError::TransactionConflictException(_)
                 | UpdateItemError::ReplicatedWriteConflictException(_) => {
-                    StoreError::Unavailable(describe(&error))
+                    failed(StoreError::Unavailable(describe(&error)))
                 }
-                other
-                    if other.code() == Some("ValidationException")
-                        && other
-                            .message()
-                            .is_some_and(|m| m.contains("Item size to update has exceeded")) =>
-                {
-                    StoreError::RecordTooLarge
+                other if other.code() == Some("ValidationException") => {
+                    let message = other.message().unwrap_or("");
+                    if message.contains("Item size to update has exceeded") {
+                        failed(StoreError::RecordTooLarge)
+                    } else if message
+                        .contains("document path provided in the update expression is invalid")
+                    {
+                        Attempt::MissingMap
+                    } else {
+                        failed(StoreError::Failed(describe(other)))
+                    }
                 }
-                other => StoreError::Failed(describe(other)),
+                other => failed(StoreError::Failed(describe(other))),
             }
         }
-        SdkError::TimeoutError(_) => StoreError::Unavailable("timed out".into()),
-        SdkError::DispatchFailure(failure) => {
-            StoreError::Unavailable(format!("dispatch failure: {failure:?}"))
-        }
-        SdkError::ResponseError(response) => {
-            StoreError::Unavailable(format!("unreadable response: {response:?}"))
-        }
-        other => StoreError::Failed(format!("{other:?}")),
+        SdkError::TimeoutError(_) => failed(StoreError::Unavailable("timed out".into())),
+        SdkError::DispatchFailure(failure) => failed(StoreError::Unavailable(format!(
+            "dispatch failure: {failure:?}"
+        ))),
+        SdkError::ResponseError(response) => failed(StoreError::Unavailable(format!(
+            "unreadable response: {response:?}"
+        ))),
+        other => failed(StoreError::Failed(format!("{other:?}"))),
     }
 }
 
@@ -213,6 +377,12 @@ pub fn to_attribute(value: Value) -> AttributeValue {
         Value::S(s) => AttributeValue::S(s),
         Value::N(n) => AttributeValue::N(n),
         Value::Bool(b) => AttributeValue::Bool(b),
+        Value::Map(entries) => AttributeValue::M(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, to_attribute(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -512,11 +512,11 @@ fn error_cases(shape: Shape) -> Vec<Case> {
             &["position"],
         ),
         field_case(
-            "custom fields not yet supported",
+            "unknown custom field definition",
             shape,
-            r#"{"customFields": [{"definitionId": 1001, "value": "x"}]}"#,
+            r#"{"customFields": [{"definitionId": 9999, "value": "x"}]}"#,
             422,
-            &["customFields"],
+            &["customFields[0].definitionId"],
         ),
         field_case(
             "several errors at once",

@@ -57,6 +57,23 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Create or replace a custom field definition of a customer.
+    PutFieldDefinition {
+        #[arg(long)]
+        customer: i64,
+        /// The definition id.
+        #[arg(long)]
+        id: i64,
+        /// boolean, integer, decimal, text, list, statement, date, note, time or systemList.
+        #[arg(long = "type")]
+        kind: String,
+        /// An allowed value of a list (repeat for several).
+        #[arg(long = "option")]
+        options: Vec<String>,
+        /// Clients may not set it (statements always are).
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Print one stored person as JSON.
     GetPerson {
         /// The customer id.
@@ -112,6 +129,25 @@ async fn main() -> Result<(), AdminError> {
         Command::DisableClient { id } => {
             admin::disable_client(&client, &cli.clients_table, &id).await?;
             println!("client {id} disabled");
+        }
+        Command::PutFieldDefinition {
+            customer,
+            id,
+            kind,
+            options,
+            read_only,
+        } => {
+            admin::put_field_definition(
+                &client,
+                &cli.persons_table,
+                CustomerId(customer),
+                id,
+                &kind,
+                &options,
+                read_only,
+            )
+            .await?;
+            println!("definition {id} ({kind}) written for customer {customer}");
         }
         Command::GetPerson { customer, person } => {
             let person = admin::parse_person_id(&person)

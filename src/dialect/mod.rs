@@ -63,6 +63,17 @@ fn render_value(kind: Kind, stored: &Stored) -> Json {
         ) => Json::from(n.as_str()),
         (_, Stored::Value(Value::S(s))) => Json::from(s.as_str()),
         (_, Stored::Value(Value::Bool(b))) => Json::from(*b),
+        (_, Stored::Value(Value::Map(entries))) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        render_value(Kind::CustomFields, &Stored::Value(v.clone())),
+                    )
+                })
+                .collect(),
+        ),
         (_, Stored::Value(Value::N(n))) => serde_json::from_str::<serde_json::Number>(n)
             .map(Json::Number)
             .unwrap_or_else(|_| Json::from(n.as_str())),

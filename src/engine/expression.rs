@@ -4,7 +4,7 @@
 //! placeholder, so no reserved word or user-supplied text ever lands in an expression. The
 //! output is deterministic: the same patch gives the same strings, placeholder for placeholder.
 
-use super::patch::{Op, Patch, Target, Value};
+use super::patch::{Change, Op, Patch, Target, Value};
 
 /// The persons table's partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
@@ -42,17 +42,78 @@ pub struct UpdatePlan {
     pub names: Vec<(String, String)>,
     /// `:placeholder` → value, in placeholder order.
     pub values: Vec<(String, Value)>,
+    /// The plan to apply instead when a map this one writes entries into is missing from the
+    /// item (a record written by another tool): it creates those maps whole. `None` when the
+    /// patch writes no map entries.
+    pub fallback: Option<Box<UpdatePlan>>,
+    /// The maps this plan creates whole (set on fallback plans only).
+    pub creates_maps: Vec<&'static str>,
 }
 
 /// Builds the update for `patch`, stamping `updated_at` (RFC 3339) and raising `version`.
 pub fn build_update(patch: &Patch, updated_at: &str, precondition: &Precondition) -> UpdatePlan {
+    let mut plan = build(patch.changes(), updated_at, precondition, &[]);
+    let maps = maps_written(patch.changes());
+    if !maps.is_empty() {
+        let mut fallback_changes: Vec<Change> = patch
+            .changes()
+            .iter()
+            .filter(|c| matches!(c.target, Target::Attribute(_)))
+            .cloned()
+            .collect();
+        for map in &maps {
+            let entries: Vec<(String, Value)> = patch
+                .changes()
+                .iter()
+                .filter_map(|c| match (&c.target, &c.op) {
+                    (Target::MapEntry { map: m, key }, Op::Set(value)) if m == map => {
+                        Some((key.to_string(), value.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            fallback_changes.push(Change {
+                target: Target::Attribute(map),
+                op: Op::Set(Value::Map(entries)),
+            });
+        }
+        plan.fallback = Some(Box::new(build(
+            &fallback_changes,
+            updated_at,
+            precondition,
+            &maps,
+        )));
+    }
+    plan
+}
+
+/// The map attributes a list of changes writes entries into, in first-use order.
+fn maps_written(changes: &[Change]) -> Vec<&'static str> {
+    let mut maps: Vec<&'static str> = Vec::new();
+    for change in changes {
+        if let Target::MapEntry { map, .. } = change.target {
+            if !maps.contains(&map) {
+                maps.push(map);
+            }
+        }
+    }
+    maps
+}
+
+/// One plan: `creates_maps` are maps set whole, which must not exist yet.
+fn build(
+    changes: &[Change],
+    updated_at: &str,
+    precondition: &Precondition,
+    creates_maps: &[&'static str],
+) -> UpdatePlan {
     let mut names: Vec<(String, String)> = Vec::new();
     let mut values: Vec<(String, Value)> = Vec::new();
     let mut sets: Vec<String> = Vec::new();
     let mut removes: Vec<String> = Vec::new();
     let mut maps: Vec<&'static str> = Vec::new();
 
-    for (i, change) in patch.changes().iter().enumerate() {
+    for (i, change) in changes.iter().enumerate() {
         let path = match &change.target {
             Target::Attribute(attribute) => {
                 let name = format!("#a{i}");
@@ -116,18 +177,26 @@ pub fn build_update(patch: &Patch, updated_at: &str, precondition: &Precondition
         }
         _ => "attribute_exists(#pk)".to_owned(),
     };
+    let mut condition_expression = condition_expression;
+    for map in creates_maps {
+        // The map is also set in this expression, under the name its change was given.
+        if let Some((placeholder, _)) = names.iter().find(|(_, name)| name == map) {
+            condition_expression.push_str(&format!(" AND attribute_not_exists({placeholder})"));
+        }
+    }
 
     UpdatePlan {
         update_expression,
         condition_expression,
         names,
         values,
+        fallback: None,
+        creates_maps: creates_maps.to_vec(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::patch::Change;
     use super::*;
     use proptest::prelude::*;
 
@@ -226,6 +295,23 @@ mod tests {
                 .filter(|(_, n)| n == "customFields")
                 .count(),
             1
+        );
+        // For an item without the map: create it whole, holding only the set entries, and
+        // only if it is still missing.
+        let fallback = plan.fallback.expect("a fallback");
+        assert_eq!(fallback.creates_maps, vec!["customFields"]);
+        assert!(fallback.update_expression.starts_with("SET #a0 = :a0,"));
+        assert!(!fallback.update_expression.contains("REMOVE"));
+        assert_eq!(
+            fallback.condition_expression,
+            "attribute_exists(#pk) AND attribute_not_exists(#a0)"
+        );
+        assert_eq!(
+            fallback.values[0],
+            (
+                ":a0".to_owned(),
+                Value::Map(vec![("1001".to_owned(), Value::S("x".into()))])
+            )
         );
     }
 

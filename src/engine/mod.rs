@@ -1,6 +1,7 @@
 //! The dialect-independent engine: a field table turns a JSON body into a validated [`Patch`],
 //! and a pure builder turns a patch into one DynamoDB update.
 
+pub mod custom_fields;
 pub mod expression;
 pub mod field;
 pub mod json;
@@ -8,7 +9,8 @@ pub mod patch;
 pub mod text;
 pub mod validate;
 
+pub use custom_fields::{CustomKind, Definitions, FieldDefinition};
 pub use expression::{build_update, Precondition, UpdatePlan};
 pub use field::{BoolForms, Clear, Field, FieldTable, Kind};
 pub use patch::{Change, Op, Patch, Target, Value};
-pub use validate::{validate, ErrorClass, FieldError, Rejection};
+pub use validate::{validate, Draft, ErrorClass, FieldError, Rejection};

@@ -9,6 +9,8 @@ pub enum Value {
     N(String),
     /// A boolean (`BOOL`).
     Bool(bool),
+    /// A map (`M`), in key order.
+    Map(Vec<(String, Value)>),
 }
 
 /// What a change writes to.

@@ -4,6 +4,7 @@
 use serde_json::Number;
 use time::{macros::format_description, Date};
 
+use super::custom_fields::{self, CustomEntry, Definitions};
 use super::field::{BoolForms, Clear, Field, FieldTable, Kind};
 use super::json::{Json, Printable};
 use super::patch::{Change, Op, Patch, Target, Value};
@@ -76,8 +77,58 @@ impl Errors {
     }
 }
 
+/// A body that passed every check that needs no store: its plain changes, and the custom
+/// field entries still to be checked against the customer's definitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    changes: Vec<Change>,
+    custom: Option<CustomInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CustomInput {
+    name: &'static str,
+    map: &'static str,
+    entries: Vec<CustomEntry>,
+}
+
+impl Draft {
+    /// Whether [`Draft::finish`] needs the customer's custom field definitions.
+    pub fn needs_definitions(&self) -> bool {
+        self.custom.is_some()
+    }
+
+    /// Checks the custom field entries against `definitions` and yields the patch.
+    pub fn finish(self, definitions: &Definitions) -> Result<Patch, Rejection> {
+        let mut changes = self.changes;
+        if let Some(custom) = self.custom {
+            match custom_fields::resolve(custom.name, custom.map, &custom.entries, definitions) {
+                Ok(more) => changes.extend(more),
+                Err(path_errors) => {
+                    let mut errors = Errors::default();
+                    for (path, class, message) in path_errors {
+                        errors.push(path, class, message);
+                    }
+                    return Err(reject(errors));
+                }
+            }
+        }
+        Patch::new(changes).ok_or_else(empty_patch)
+    }
+}
+
+fn empty_patch() -> Rejection {
+    let mut errors = Errors::default();
+    errors.push(
+        BODY_PATH,
+        ErrorClass::Invalid,
+        "At least one field must be supplied.",
+    );
+    reject(errors)
+}
+
 /// Validates a parsed body against a field table. `today` bounds date fields.
-pub fn validate(table: &FieldTable, body: &Json, today: Date) -> Result<Patch, Rejection> {
+pub fn validate(table: &FieldTable, body: &Json, today: Date) -> Result<Draft, Rejection> {
     let mut errors = Errors::default();
     let Json::Object(members) = body else {
         errors.push(
@@ -89,6 +140,7 @@ pub fn validate(table: &FieldTable, body: &Json, today: Date) -> Result<Patch, R
     };
 
     let mut ordered: Vec<(usize, Change)> = Vec::with_capacity(members.len());
+    let mut custom = None;
     for (property, value) in members {
         let Some((position, field)) = table.lookup(property) else {
             let message = if table.is_read_only(property) {
@@ -103,6 +155,24 @@ pub fn validate(table: &FieldTable, body: &Json, today: Date) -> Result<Patch, R
             );
             continue;
         };
+        if let Kind::CustomFields = field.kind {
+            match custom_fields::parse_entries(field.name, value) {
+                Ok(entries) if entries.is_empty() => {}
+                Ok(entries) => {
+                    custom = Some(CustomInput {
+                        name: field.name,
+                        map: field.attribute,
+                        entries,
+                    })
+                }
+                Err(path_errors) => {
+                    for (path, class, message) in path_errors {
+                        errors.push(path, class, message);
+                    }
+                }
+            }
+            continue;
+        }
         match check_field(field, value, today) {
             Ok(Some(op)) => ordered.push((
                 position,
@@ -120,16 +190,11 @@ pub fn validate(table: &FieldTable, body: &Json, today: Date) -> Result<Patch, R
         return Err(reject(errors));
     }
     ordered.sort_by_key(|(position, _)| *position);
-    let changes = ordered.into_iter().map(|(_, change)| change).collect();
-    Patch::new(changes).ok_or_else(|| {
-        let mut errors = Errors::default();
-        errors.push(
-            BODY_PATH,
-            ErrorClass::Invalid,
-            "At least one field must be supplied.",
-        );
-        reject(errors)
-    })
+    let changes: Vec<Change> = ordered.into_iter().map(|(_, change)| change).collect();
+    if changes.is_empty() && custom.is_none() {
+        return Err(empty_patch());
+    }
+    Ok(Draft { changes, custom })
 }
 
 fn reject(errors: Errors) -> Rejection {
@@ -196,7 +261,8 @@ fn check_field(field: &Field, value: &Json, today: Date) -> Check {
             let n = check_integer(value, min, max, digit_string)?;
             set(Value::N(n.to_string()))
         }
-        Kind::CustomFields => Err(invalid("Custom fields are not supported yet.")),
+        // Checked by `custom_fields::parse_entries` before this is reached.
+        Kind::CustomFields => Err(invalid("The value must be a list of custom fields.")),
     }
 }
 
@@ -418,6 +484,7 @@ mod tests {
 
     fn run(body: &str) -> Result<Patch, Rejection> {
         validate(&TABLE, &parse(body.as_bytes()).unwrap(), today())
+            .and_then(|draft| draft.finish(&Definitions::new()))
     }
 
     fn ops(body: &str) -> Vec<(String, Op)> {
@@ -587,6 +654,7 @@ mod tests {
             match parse(body.as_bytes()) {
                 Ok(json) => assert_eq!(
                     validate(&TABLE, &json, today())
+                        .and_then(|draft| draft.finish(&Definitions::new()))
                         .unwrap_err()
                         .errors
                         .into_iter()
