@@ -10,7 +10,7 @@ NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java test lint fmt clippy run bench
+.PHONY: help tools java test lint fmt clippy cfn-lint run bench build sam-build invoke deploy aarch64
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,10 +38,31 @@ fmt: ## Check formatting
 clippy: ## Lint the Rust code, warnings as errors
 	cargo clippy --all-targets -- -D warnings
 
-lint: fmt clippy ## All static checks
+cfn-lint: $(PY_TOOLS) ## Lint template.yaml (no errors, no warnings)
+	$(VENV)/bin/cfn-lint template.yaml
+
+lint: fmt clippy cfn-lint ## All static checks
 
 run: tools ## Serve the function on 127.0.0.1:9000 with DynamoDB Local and demo data
 	scripts/with-dynamodb-local scripts/run-local
+
+aarch64:
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+
+build: $(PY_TOOLS) aarch64 ## Release bootstrap for Lambda arm64 → target/lambda/person-patch/bootstrap
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --bin person-patch
+
+sam-build: $(PY_TOOLS) aarch64 ## sam build (rust-cargolambda, arm64) → .aws-sam/build
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
+
+EVENT ?= events/v1/http-api-patch.json
+invoke: $(PY_TOOLS) ## Send EVENT=<fixture> to the function served by a running `make run`
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke person-patch --data-file $(EVENT)
+
+deploy: ## How to deploy (prints the steps; deploying needs your AWS credentials)
+	@echo "1. make sam-build"
+	@echo "2. $(VENV)/bin/sam deploy --guided     (stack name, region, JwtIssuer/JwtAudience or empty)"
+	@echo "3. create an API client: see README.md, 'Deploying'"
 
 bench: ## Run the benchmarks (criterion; reports under target/criterion)
 	cargo bench --bench auth
