@@ -16,4 +16,5 @@ pub mod entry;
 pub mod handler;
 pub mod problem;
 pub mod routing;
+pub mod sdk;
 pub mod store;

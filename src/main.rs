@@ -9,13 +9,14 @@ use person_patch::clients::ClientDirectory;
 use person_patch::config::Config;
 use person_patch::entry::handle_event;
 use person_patch::handler::App;
+use person_patch::sdk::SdkSettings;
 use person_patch::store::DynamoPersonStore;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk_config = SdkSettings::default().load().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
     let app = App::new(
         DynamoPersonStore::new(client.clone(), config.persons_table),

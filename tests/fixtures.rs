@@ -84,11 +84,10 @@ async fn check(path: &Path) -> Result<(), String> {
     }
     match expected.get("body") {
         None => {}
-        Some(Json::Null) => {
-            if reply.body.is_some() {
-                return Err(format!("a body where none was expected: {:?}", reply.body));
-            }
+        Some(Json::Null) if reply.body.is_some() => {
+            return Err(format!("a body where none was expected: {:?}", reply.body));
         }
+        Some(Json::Null) => {}
         Some(body) => {
             let actual: Json = serde_json::from_str(reply.body.as_deref().unwrap_or("null"))
                 .map_err(|e| format!("body is not JSON: {e}"))?;

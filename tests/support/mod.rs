@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -28,6 +30,7 @@ use person_patch::auth::Authenticator;
 use person_patch::clients::ClientDirectory;
 use person_patch::entry::handle_event;
 use person_patch::handler::App;
+use person_patch::sdk::SdkSettings;
 use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
 use serde_json::{json, Value as Json};
 
@@ -94,11 +97,18 @@ fn start_dynamodb_local() -> String {
 
 /// A DynamoDB client for DynamoDB Local (its access key id may hold only letters and digits).
 pub fn client() -> Client {
+    client_for(endpoint(), &SdkSettings::default())
+}
+
+/// A client for `endpoint` with the function's retry and timeout settings.
+pub fn client_for(endpoint: &str, settings: &SdkSettings) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
+        .retry_config(settings.retry_config())
+        .timeout_config(settings.timeout_config())
         .build();
     Client::from_conf(config)
 }
@@ -115,7 +125,23 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> TestEnv {
-        let client = client();
+        TestEnv::build(client()).await
+    }
+
+    /// An environment whose function reaches DynamoDB Local through a fault-injecting proxy
+    /// with these SDK settings; set-up and inspection go direct.
+    pub async fn with_faults(settings: SdkSettings) -> (TestEnv, fault_proxy::FaultProxy) {
+        let proxy = fault_proxy::FaultProxy::start(endpoint()).await;
+        let mut env = TestEnv::build(client()).await;
+        let faulty = client_for(&proxy.endpoint, &settings);
+        env.app = App::new(
+            DynamoPersonStore::new(faulty.clone(), env.persons_table.clone()),
+            Authenticator::new(ClientDirectory::new(faulty, env.clients_table.clone())),
+        );
+        (env, proxy)
+    }
+
+    async fn build(client: Client) -> TestEnv {
         let n = TABLE_SEQUENCE.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}-{n}", std::process::id());
         let persons_table = format!("persons-{tag}");

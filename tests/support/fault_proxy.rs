@@ -1,0 +1,205 @@
+//! A fault-injecting HTTP/1.1 proxy in front of DynamoDB Local, on 127.0.0.1: the SDK talks
+//! to it as to DynamoDB, and a test decides, per DynamoDB operation, whether requests pass,
+//! are throttled, fail with a 500, hang, or lose their connection. It counts every attempt.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What happens to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forwarded to DynamoDB Local.
+    Pass,
+    /// Answered `400 ProvisionedThroughputExceededException`, never forwarded.
+    Throttle,
+    /// Answered `500 InternalServerError`, never forwarded.
+    ServerError,
+    /// Never forwarded nor answered; the connection is held open until the client gives up.
+    Hang,
+    /// Never forwarded; the connection is closed without an answer.
+    Drop,
+}
+
+#[derive(Default)]
+struct State {
+    /// Per operation (`UpdateItem`, `GetItem`, `Query`, …): the fault, and for how many more
+    /// requests (`None`: for all).
+    rules: HashMap<String, (Fault, Option<usize>)>,
+    seen: HashMap<String, usize>,
+}
+
+#[derive(Clone)]
+pub struct FaultProxy {
+    pub endpoint: String,
+    upstream: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`http://127.0.0.1:port`) on a free local port.
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fault proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let proxy = FaultProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            upstream: upstream.trim_start_matches("http://").to_owned(),
+            state: Arc::new(Mutex::new(State::default())),
+        };
+        let accepting = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let proxy = accepting.clone();
+                tokio::spawn(async move {
+                    let _ = proxy.serve(stream).await;
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Applies `fault` to the next `count` requests of `operation` (all of them for `None`).
+    pub fn inject(&self, operation: &str, fault: Fault, count: Option<usize>) {
+        self.state
+            .lock()
+            .expect("proxy state")
+            .rules
+            .insert(operation.to_owned(), (fault, count));
+    }
+
+    /// How many requests of `operation` reached the proxy.
+    pub fn seen(&self, operation: &str) -> usize {
+        *self
+            .state
+            .lock()
+            .expect("proxy state")
+            .seen
+            .get(operation)
+            .unwrap_or(&0)
+    }
+
+    fn decide(&self, operation: &str) -> Fault {
+        let mut state = self.state.lock().expect("proxy state");
+        *state.seen.entry(operation.to_owned()).or_default() += 1;
+        match state.rules.get_mut(operation) {
+            Some((fault, None)) => *fault,
+            Some((fault, Some(left))) if *left > 0 => {
+                *left -= 1;
+                *fault
+            }
+            _ => Fault::Pass,
+        }
+    }
+
+    async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
+        let mut client = BufReader::new(stream);
+        loop {
+            let Some((head, body)) = read_message(&mut client).await? else {
+                return Ok(());
+            };
+            let operation = header(&head, "x-amz-target")
+                .and_then(|t| t.rsplit('.').next().map(str::to_owned))
+                .unwrap_or_default();
+            match self.decide(&operation) {
+                Fault::Pass => {
+                    let mut upstream = BufReader::new(TcpStream::connect(&self.upstream).await?);
+                    upstream.get_mut().write_all(head.as_bytes()).await?;
+                    upstream.get_mut().write_all(&body).await?;
+                    let Some((response_head, response_body)) = read_message(&mut upstream).await?
+                    else {
+                        return Ok(());
+                    };
+                    client.get_mut().write_all(response_head.as_bytes()).await?;
+                    client.get_mut().write_all(&response_body).await?;
+                }
+                Fault::Throttle => respond(
+                    client.get_mut(),
+                    "400 Bad Request",
+                    "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded.",
+                )
+                .await?,
+                Fault::ServerError => {
+                    respond(
+                        client.get_mut(),
+                        "500 Internal Server Error",
+                        "InternalServerError",
+                        "Internal server error",
+                    )
+                    .await?
+                }
+                Fault::Hang => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    return Ok(());
+                }
+                Fault::Drop => return Ok(()),
+            }
+        }
+    }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    kind: &str,
+    message: &str,
+) -> std::io::Result<()> {
+    let body =
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{kind}","message":"{message}"}}"#);
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Reads one HTTP/1.1 message (head, and a `Content-Length` or chunked body, kept as sent);
+/// `None` at the end of the stream.
+async fn read_message(
+    stream: &mut BufReader<TcpStream>,
+) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(length) = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(length, 0);
+        stream.read_exact(&mut body).await?;
+    } else if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size_line = String::new();
+            stream.read_line(&mut size_line).await?;
+            body.extend_from_slice(size_line.as_bytes());
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            stream.read_exact(&mut chunk).await?;
+            body.extend_from_slice(&chunk);
+            if size == 0 {
+                break;
+            }
+        }
+    }
+    Ok(Some((head, body)))
+}
