@@ -10,7 +10,7 @@ NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java test lint fmt clippy cfn-lint run bench build sam-build invoke deploy aarch64
+.PHONY: help tools java test lint fmt clippy cfn-lint run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,14 @@ deploy: ## How to deploy (prints the steps; deploying needs your AWS credentials
 	@echo "1. make sam-build"
 	@echo "2. $(VENV)/bin/sam deploy --guided     (stack name, region, JwtIssuer/JwtAudience or empty)"
 	@echo "3. create an API client: see README.md, 'Deploying'"
+
+FUZZ_SECONDS ?= 60
+fuzz: ## Fuzz raw events through the handler for FUZZ_SECONDS (cargo-fuzz, seed corpus from events/)
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/event
+	for f in $$(find events -name '*.json' ! -name '*.expected.json'); do cp "$$f" "fuzz/corpus/event/$$(echo "$$f" | tr / -)"; done
+	# cargo-fuzz's sanitizer flags are unstable options; RUSTC_BOOTSTRAP lets the stable toolchain take them.
+	RUSTC_BOOTSTRAP=1 cargo fuzz run event fuzz/corpus/event -- -max_total_time=$(FUZZ_SECONDS)
 
 bench: ## Run the benchmarks (criterion; reports under target/criterion)
 	cargo bench --bench auth

@@ -21,7 +21,9 @@ use lambda_http::request::RequestContext;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use crate::clients::{ApiClient, ClientDirectory, DirectoryError, MAX_CLIENT_ID_CHARS};
+use crate::clients::{
+    ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
+};
 use crate::problem::ApiError;
 use crate::store::CustomerId;
 
@@ -243,9 +245,9 @@ pub fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Authenticates requests against the clients table.
-pub struct Authenticator {
-    directory: ClientDirectory,
+/// Authenticates requests against the clients table (or any [`ClientLookup`]).
+pub struct Authenticator<D = ClientDirectory> {
+    directory: D,
     cache: Mutex<VerificationCache>,
 }
 
@@ -256,8 +258,8 @@ pub enum Source {
     Verified,
 }
 
-impl Authenticator {
-    pub fn new(directory: ClientDirectory) -> Self {
+impl<D: ClientLookup> Authenticator<D> {
+    pub fn new(directory: D) -> Self {
         Authenticator {
             directory,
             cache: Mutex::new(VerificationCache::default()),

@@ -1,6 +1,7 @@
 //! The API clients table: who may call, with which scopes, for which customers.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use argon2::{Argon2, PasswordHasher};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -38,6 +39,20 @@ pub enum DirectoryError {
     Unavailable(String),
     #[error("clients table failure: {0}")]
     Failed(String),
+}
+
+/// The one read authentication needs: a client by id.
+pub trait ClientLookup: Send + Sync {
+    fn find(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ApiClient>, DirectoryError>> + Send;
+}
+
+impl ClientLookup for ClientDirectory {
+    async fn find(&self, id: &str) -> Result<Option<ApiClient>, DirectoryError> {
+        ClientDirectory::find(self, id).await
+    }
 }
 
 /// The clients table.

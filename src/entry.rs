@@ -1,10 +1,19 @@
 //! The Lambda event boundary: API Gateway (HTTP API v2, REST v1) and function URL events in,
 //! their response shapes out.
 //!
-//! `lambda_http`'s own adapter decodes a base64 body with a panic on failure, so a caller could
-//! turn a malformed body into a 502. This adapter decodes it first and, when it does not
-//! decode, hands the handler a request marked [`UndecodableBody`]: the answer is then a 400 at
-//! its place in the order of checks (after authentication), like every other body error.
+//! `lambda_http`'s own conversion from event to request panics on some input a caller controls,
+//! which Lambda would answer with a 502:
+//! - a body flagged base64 that does not decode: this adapter decodes it first and, when it
+//!   does not decode, hands the handler a request marked [`UndecodableBody`], answered with a
+//!   400 at its place in the order of checks (after authentication);
+//! - a path, query string, `Host` or `X-Forwarded-Proto` that cannot form a URI (found by
+//!   fuzzing): the adapter percent-encodes what a path or query cannot hold and drops a host,
+//!   scheme or stage that is not valid, so the request routes (usually to a 404 or 400) instead.
+//!
+//! Should the conversion still panic on something unforeseen, the panic is caught and the
+//! caller gets a 400 problem.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use base64::Engine;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
@@ -13,7 +22,10 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde::Serialize;
 
+use crate::clients::ClientLookup;
+use crate::dialect::ProblemStyle;
 use crate::handler::{handle, App, UndecodableBody};
+use crate::problem::{ApiError, RequestMeta};
 use crate::store::PersonStore;
 
 /// Which response shape the event's source expects.
@@ -34,8 +46,8 @@ pub enum EventResponse {
 }
 
 /// Handles one raw Lambda event.
-pub async fn handle_event<S: PersonStore>(
-    app: &App<S>,
+pub async fn handle_event<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
     mut event: LambdaRequest,
     context: Context,
 ) -> EventResponse {
@@ -53,20 +65,43 @@ pub async fn handle_event<S: PersonStore>(
             for name in shadowed {
                 e.headers.remove(&name);
             }
+            sanitize_path(&mut e.path);
+            sanitize_host(&mut e.headers, &mut e.request_context.domain_name);
+            sanitize_host(&mut e.multi_value_headers, &mut None);
+            sanitize_stage(&mut e.request_context.stage);
             (
                 Origin::RestApi,
                 take_undecodable(&mut e.body, &mut e.is_base64_encoded),
             )
         }
-        LambdaRequest::ApiGatewayV2(e) => (
-            Origin::HttpApi,
-            take_undecodable(&mut e.body, &mut e.is_base64_encoded),
-        ),
+        LambdaRequest::ApiGatewayV2(e) => {
+            sanitize_path(&mut e.raw_path);
+            if let Some(query) = e.raw_query_string.as_mut() {
+                *query = percent_encode_invalid(query, QUERY_EXTRA);
+            }
+            sanitize_host(&mut e.headers, &mut e.request_context.domain_name);
+            sanitize_stage(&mut e.request_context.stage);
+            (
+                Origin::HttpApi,
+                take_undecodable(&mut e.body, &mut e.is_base64_encoded),
+            )
+        }
         // Only the two API Gateway features are compiled in; any other shape is answered in
         // the HTTP API shape, which function URLs share.
         _ => (Origin::HttpApi, false),
     };
-    let mut request: Request = event.into();
+    let request_id = context.request_id.clone();
+    let converted = catch_unwind(AssertUnwindSafe(|| Request::from(event)));
+    let Ok(mut request) = converted else {
+        tracing::warn!(request_id = %request_id, "event could not be converted to a request");
+        let meta = RequestMeta {
+            request_id,
+            instance: String::new(),
+        };
+        let error =
+            ApiError::BadRequest("The request target or its Host header is not valid HTTP.".into());
+        return to_lambda_response(origin, error.to_response(ProblemStyle::Rfc9457, &meta));
+    };
     if undecodable {
         request.extensions_mut().insert(UndecodableBody);
     }
@@ -78,6 +113,98 @@ pub async fn handle_event<S: PersonStore>(
     let request = request.with_lambda_context(context);
     let response = handle(app, request).await;
     to_lambda_response(origin, response)
+}
+
+/// Characters a path segment may hold besides unreserved ones (RFC 3986 `pchar`, `/`), and
+/// `%` kept as it is: the router decodes escapes itself.
+const PATH_EXTRA: &[u8] = b"!$&'()*+,;=:@/%";
+/// The same for a query string, which may also hold `?`.
+const QUERY_EXTRA: &[u8] = b"!$&'()*+,;=:@/%?";
+
+/// Percent-encodes every byte that may not stand in a URI component as it is.
+fn percent_encode_invalid(text: &str, extra: &[u8]) -> String {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b) || extra.contains(&b);
+    if text.bytes().all(allowed) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for b in text.bytes() {
+        if allowed(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A path lambda_http can always turn into a URI: absolute, only URI characters.
+fn sanitize_path(path: &mut Option<String>) {
+    if let Some(p) = path.as_mut() {
+        let encoded = percent_encode_invalid(p, PATH_EXTRA);
+        *p = if encoded.starts_with('/') {
+            encoded
+        } else {
+            format!("/{encoded}")
+        };
+    }
+}
+
+/// A host name or address, with an optional port, as a URI authority may hold it.
+fn is_valid_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, _)) if !name.ends_with(']') && name.contains(':') => (host, None),
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && (name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            || (name.starts_with('[')
+                && name.ends_with(']')
+                && name[1..name.len() - 1]
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    name_ok && port_ok
+}
+
+/// Drops a `Host` header, domain name or `X-Forwarded-Proto` that cannot form a URI (the
+/// function never uses them; lambda_http builds the request URI from them).
+fn sanitize_host(headers: &mut HeaderMap, domain_name: &mut Option<String>) {
+    let host_ok = headers
+        .get_all(http::header::HOST)
+        .iter()
+        .all(|v| v.to_str().is_ok_and(is_valid_host));
+    if !host_ok {
+        headers.remove(http::header::HOST);
+    }
+    if domain_name.as_deref().is_some_and(|d| !is_valid_host(d)) {
+        *domain_name = None;
+    }
+    let proto_ok = headers.get_all("x-forwarded-proto").iter().all(|v| {
+        v.to_str()
+            .is_ok_and(|p| p.eq_ignore_ascii_case("https") || p.eq_ignore_ascii_case("http"))
+    });
+    if !proto_ok {
+        headers.remove("x-forwarded-proto");
+    }
+}
+
+/// API Gateway stage names are letters, digits, `-`, `_` (and `$default`).
+fn sanitize_stage(stage: &mut Option<String>) {
+    let valid = |s: &str| {
+        s == "$default"
+            || (!s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    };
+    if stage.as_deref().is_some_and(|s| !valid(s)) {
+        *stage = None;
+    }
 }
 
 /// When the body is flagged base64 but does not decode, drops it and reports so; otherwise
@@ -126,6 +253,53 @@ fn to_lambda_response(origin: Origin, response: Response<Body>) -> EventResponse
             out.headers = parts.headers;
             out.multi_value_headers = http::HeaderMap::new();
             EventResponse::HttpApi(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_queries_become_uri_safe() {
+        assert_eq!(
+            percent_encode_invalid("/v1/persons/a b", PATH_EXTRA),
+            "/v1/persons/a%20b"
+        );
+        assert_eq!(percent_encode_invalid("/ä?#", PATH_EXTRA), "/%C3%A4%3F%23");
+        assert_eq!(percent_encode_invalid("/ok/%2F", PATH_EXTRA), "/ok/%2F");
+        assert_eq!(
+            percent_encode_invalid("a=1&b=c d", QUERY_EXTRA),
+            "a=1&b=c%20d"
+        );
+        let mut path = Some("x".to_owned());
+        sanitize_path(&mut path);
+        assert_eq!(path.as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "example.com",
+            "api.example.com:443",
+            "127.0.0.1",
+            "[::1]:8080",
+            "localhost",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "evil.com/x",
+            "user@host",
+            "host:port",
+            "a\u{0}b",
+            "[zz]",
+            "ex ample:80",
+        ] {
+            assert!(!is_valid_host(bad), "{bad}");
         }
     }
 }

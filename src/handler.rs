@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
 use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
+use crate::clients::{ClientDirectory, ClientLookup};
 use crate::conditional;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
 use crate::engine::{self, build_update, json, Definitions};
@@ -28,15 +29,15 @@ pub const CUSTOMER_ID_HEADER: &str = "customer-id";
 pub struct UndecodableBody;
 
 /// Everything a request needs that outlives it: built once per container.
-pub struct App<S> {
+pub struct App<S, D = ClientDirectory> {
     pub store: S,
-    pub authenticator: Authenticator,
+    pub authenticator: Authenticator<D>,
     /// The current time; a function so tests can pin it.
     pub clock: fn() -> OffsetDateTime,
 }
 
-impl<S: PersonStore> App<S> {
-    pub fn new(store: S, authenticator: Authenticator) -> Self {
+impl<S: PersonStore, D: ClientLookup> App<S, D> {
+    pub fn new(store: S, authenticator: Authenticator<D>) -> Self {
         App {
             store,
             authenticator,
@@ -56,7 +57,10 @@ struct Summary {
 }
 
 /// Handles one request. Never panics on input and never answers 500 for a caller's mistake.
-pub async fn handle<S: PersonStore>(app: &App<S>, request: Request) -> Response<Body> {
+pub async fn handle<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    request: Request,
+) -> Response<Body> {
     let started = Instant::now();
     let meta = RequestMeta {
         request_id: request_id(&request),
@@ -88,8 +92,8 @@ pub async fn handle<S: PersonStore>(app: &App<S>, request: Request) -> Response<
     response
 }
 
-async fn process<S: PersonStore>(
-    app: &App<S>,
+async fn process<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
     request: &Request,
     summary: &mut Summary,
     style: &mut ProblemStyle,

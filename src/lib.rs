@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod engine;
 pub mod entry;
 pub mod handler;
+pub mod memory;
 pub mod problem;
 pub mod routing;
 pub mod sdk;
