@@ -1,7 +1,7 @@
 //! The PATCH handler: a plain async function from `lambda_http::Request` to a response,
 //! taking the checks in the contract's order (CONTRACT §1).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -16,6 +16,7 @@ use crate::engine::{self, build_update, json, Definitions};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
 use crate::store::{CustomerId, PersonKey, PersonStore, Returning, StoreError};
+use crate::telemetry::{Metrics, MetricsSink, RequestMetrics};
 
 /// The largest body accepted, in bytes (CONTRACT §1).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -34,6 +35,7 @@ pub struct App<S, D = ClientDirectory> {
     pub authenticator: Authenticator<D>,
     /// The current time; a function so tests can pin it.
     pub clock: fn() -> OffsetDateTime,
+    pub metrics: Metrics,
 }
 
 impl<S: PersonStore, D: ClientLookup> App<S, D> {
@@ -42,18 +44,34 @@ impl<S: PersonStore, D: ClientLookup> App<S, D> {
             store,
             authenticator,
             clock: OffsetDateTime::now_utc,
+            metrics: Metrics::new(MetricsSink::Off),
         }
+    }
+
+    /// Sends one EMF metrics line per request to `sink`.
+    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
+        self.metrics = Metrics::new(sink);
+        self
     }
 }
 
 /// What the summary log line says of a request. Names only: never a value.
 #[derive(Debug, Default)]
 struct Summary {
-    dialect: Option<&'static str>,
+    dialect: Option<&'static Dialect>,
     principal: Option<String>,
     auth: Option<Source>,
     customer: Option<i64>,
     fields: Vec<String>,
+    /// Time spent in persons-table calls (definitions, update).
+    store: Option<Duration>,
+    throttled: bool,
+}
+
+impl Summary {
+    fn add_store_time(&mut self, took: Duration) {
+        self.store = Some(self.store.unwrap_or_default() + took);
+    }
 }
 
 /// Handles one request. Never panics on input and never answers 500 for a caller's mistake.
@@ -73,9 +91,13 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
         Ok(response) => (response, None),
         Err(error) => (error.to_response(style, &meta), Some(error)),
     };
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    let route = summary.dialect.map(route_template);
     tracing::info!(
         request_id = %meta.request_id,
-        dialect = summary.dialect.unwrap_or("-"),
+        route = route.as_deref().unwrap_or("-"),
+        dialect = summary.dialect.map_or("-", |d| d.name),
         principal = summary.principal.as_deref().unwrap_or("-"),
         auth = match summary.auth {
             Some(Source::Cache) => "cached",
@@ -83,13 +105,34 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
             None => "-",
         },
         customer = summary.customer.unwrap_or(0),
-        status = response.status().as_u16(),
+        status,
         problem = problem.as_ref().map_or("-", ApiError::slug),
         fields = %summary.fields.join(","),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = latency.as_secs_f64() * 1000.0,
+        dynamodb_ms = summary.store.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         "request"
     );
+    app.metrics.record(&RequestMetrics {
+        route: summary.dialect.map_or("unmatched", |d| d.name),
+        status,
+        latency_ms: latency.as_secs_f64() * 1000.0,
+        store_latency_ms: summary.store.map(|d| d.as_secs_f64() * 1000.0),
+        auth_failed: matches!(
+            problem,
+            Some(ApiError::Unauthenticated(_) | ApiError::Forbidden(_))
+        ),
+        validation_failed: matches!(
+            problem,
+            Some(ApiError::Rejected(_) | ApiError::MalformedBody(_))
+        ),
+        throttled: summary.throttled,
+    });
     response
+}
+
+/// The route as API Gateway names it, e.g. `PATCH /v1/persons/{personId}`.
+fn route_template(dialect: &Dialect) -> String {
+    format!("PATCH /{}/{{personId}}", dialect.route.join("/"))
 }
 
 async fn process<S: PersonStore, D: ClientLookup>(
@@ -113,7 +156,7 @@ async fn process<S: PersonStore, D: ClientLookup>(
     };
     let dialect: &'static Dialect = route.dialect;
     *style = dialect.problems;
-    summary.dialect = Some(dialect.name);
+    summary.dialect = Some(dialect);
 
     // 2-3. Authenticate, then the scope.
     let headers = request.headers();
@@ -172,11 +215,10 @@ async fn process<S: PersonStore, D: ClientLookup>(
     let draft =
         engine::validate(&dialect.fields, &document, now.date()).map_err(ApiError::Rejected)?;
     let patch = if draft.needs_definitions() {
-        let definitions = app
-            .store
-            .field_definitions(customer)
-            .await
-            .map_err(|error| store_error(error, dialect))?;
+        let read_started = Instant::now();
+        let definitions = app.store.field_definitions(customer).await;
+        summary.add_store_time(read_started.elapsed());
+        let definitions = definitions.map_err(|error| store_error(error, summary, dialect))?;
         draft.finish(&definitions)
     } else {
         draft.finish(&Definitions::new())
@@ -192,11 +234,10 @@ async fn process<S: PersonStore, D: ClientLookup>(
         Success::NoContent => Returning::Changes,
         Success::Record => Returning::Record,
     };
-    let updated = app
-        .store
-        .update_person(&key, plan, returning)
-        .await
-        .map_err(|error| store_error(error, dialect))?;
+    let update_started = Instant::now();
+    let updated = app.store.update_person(&key, plan, returning).await;
+    summary.add_store_time(update_started.elapsed());
+    let updated = updated.map_err(|error| store_error(error, summary, dialect))?;
 
     let mut response = match dialect.success {
         Success::NoContent => {
@@ -220,7 +261,10 @@ async fn process<S: PersonStore, D: ClientLookup>(
     Ok(response)
 }
 
-fn store_error(error: StoreError, dialect: &Dialect) -> ApiError {
+fn store_error(error: StoreError, summary: &mut Summary, dialect: &Dialect) -> ApiError {
+    if error == StoreError::Throttled {
+        summary.throttled = true;
+    }
     match error {
         StoreError::NotFound => ApiError::PersonNotFound,
         StoreError::VersionMismatch { current } => ApiError::PreconditionFailed {

@@ -19,3 +19,4 @@ pub mod problem;
 pub mod routing;
 pub mod sdk;
 pub mod store;
+pub mod telemetry;

@@ -11,17 +11,19 @@ use person_patch::entry::handle_event;
 use person_patch::handler::App;
 use person_patch::sdk::SdkSettings;
 use person_patch::store::DynamoPersonStore;
+use person_patch::telemetry::MetricsSink;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    person_patch::telemetry::init_logging();
     let config = Config::from_env()?;
     let sdk_config = SdkSettings::default().load().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
     let app = App::new(
         DynamoPersonStore::new(client.clone(), config.persons_table),
         Authenticator::new(ClientDirectory::new(client, config.clients_table)),
-    );
+    )
+    .with_metrics(MetricsSink::Stdout);
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, Error>(handle_event(app, event.payload, event.context).await)

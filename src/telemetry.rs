@@ -1,0 +1,246 @@
+//! What operators see: structured logs without personal data, and CloudWatch metrics as
+//! Embedded Metric Format (EMF) lines.
+//!
+//! Logs follow the Lambda runtime's conventions (`AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines,
+//! `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, for the level). Whatever the level, the AWS SDK's
+//! and the HTTP stack's own events are capped at INFO: at DEBUG and TRACE they print request
+//! and response bodies, which hold personal data. The function's own events carry names
+//! (routes, field names, principal ids, customer ids), never values.
+//!
+//! EMF is written by hand: the format is one small, documented JSON shape
+//! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>),
+//! and one line per request needs no metrics registry or aggregation.
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value as Json};
+use tracing_subscriber::filter::{Directive, EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The CloudWatch namespace of the function's metrics.
+pub const NAMESPACE: &str = "PersonPatch";
+
+/// Targets whose events may hold request or response bodies: capped at INFO.
+const QUIET_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sdk_dynamodb",
+    "aws_runtime",
+    "aws_sigv4",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+];
+
+/// Installs the log subscriber, writing to stdout.
+pub fn init_logging() {
+    init_logging_with_writer(std::io::stdout);
+}
+
+/// Installs the log subscriber with `writer` (tests capture the output this way).
+pub fn init_logging_with_writer<W>(writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| LevelFilter::from_str(&l).ok())
+        .unwrap_or(LevelFilter::INFO);
+    let mut filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .parse_lossy("");
+    for target in QUIET_TARGETS {
+        if let Ok(directive) = Directive::from_str(&format!("{target}=info")) {
+            filter = filter.add_directive(directive);
+        }
+    }
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let installed = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    if installed.is_err() {
+        tracing::debug!("a log subscriber was already installed");
+    }
+}
+
+/// What one request contributes to the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestMetrics {
+    /// The dialect name, or `unmatched` for requests no route matched.
+    pub route: &'static str,
+    pub status: u16,
+    /// Milliseconds from the request's arrival to its answer.
+    pub latency_ms: f64,
+    /// Milliseconds spent in DynamoDB calls, when any were made.
+    pub store_latency_ms: Option<f64>,
+    pub auth_failed: bool,
+    pub validation_failed: bool,
+    pub throttled: bool,
+}
+
+/// Where EMF lines go.
+#[derive(Debug, Clone)]
+pub enum MetricsSink {
+    /// Standard output, which Lambda sends to CloudWatch Logs (which extracts the metrics).
+    Stdout,
+    /// Kept in memory (tests).
+    Memory(Arc<Mutex<Vec<String>>>),
+    /// Nowhere.
+    Off,
+}
+
+/// Emits one EMF line per request; knows whether this container has answered yet.
+#[derive(Debug)]
+pub struct Metrics {
+    sink: MetricsSink,
+    warm: AtomicBool,
+}
+
+impl Metrics {
+    pub fn new(sink: MetricsSink) -> Self {
+        Metrics {
+            sink,
+            warm: AtomicBool::new(false),
+        }
+    }
+
+    pub fn record(&self, request: &RequestMetrics) {
+        if matches!(self.sink, MetricsSink::Off) {
+            return;
+        }
+        let cold = !self.warm.swap(true, Ordering::Relaxed);
+        let line = emf_line(request, cold, now_millis()).to_string();
+        match &self.sink {
+            MetricsSink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+            MetricsSink::Memory(lines) => {
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line);
+                }
+            }
+            MetricsSink::Off => {}
+        }
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One request's EMF document: every metric dimensioned by `Route`.
+pub fn emf_line(request: &RequestMetrics, cold_start: bool, timestamp_ms: u64) -> Json {
+    let class = match request.status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let count = |flag: bool| json!(u8::from(flag));
+    let mut metrics: Vec<(&str, &str, Json)> = vec![
+        ("Requests", "Count", json!(1)),
+        ("Status2xx", "Count", count(class == "2xx")),
+        ("Status4xx", "Count", count(class == "4xx")),
+        ("Status5xx", "Count", count(class == "5xx")),
+        ("Latency", "Milliseconds", json!(round3(request.latency_ms))),
+        ("ColdStart", "Count", count(cold_start)),
+        ("AuthFailures", "Count", count(request.auth_failed)),
+        (
+            "ValidationFailures",
+            "Count",
+            count(request.validation_failed),
+        ),
+        ("Throttles", "Count", count(request.throttled)),
+    ];
+    if let Some(store) = request.store_latency_ms {
+        metrics.push(("DynamoDBLatency", "Milliseconds", json!(round3(store))));
+    }
+    let definitions: Vec<Json> = metrics
+        .iter()
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut document = Map::new();
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Route"]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    document.insert("Route".into(), json!(request.route));
+    for (name, _, value) in metrics {
+        document.insert(name.into(), value);
+    }
+    Json::Object(document)
+}
+
+fn round3(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(status: u16) -> RequestMetrics {
+        RequestMetrics {
+            route: "contacts-v1",
+            status,
+            latency_ms: 12.34567,
+            store_latency_ms: Some(8.0),
+            auth_failed: false,
+            validation_failed: status == 422,
+            throttled: false,
+        }
+    }
+
+    #[test]
+    fn status_classes_and_flags() {
+        let line = emf_line(&sample(422), true, 1);
+        assert_eq!(line["Status4xx"], 1);
+        assert_eq!(line["Status2xx"], 0);
+        assert_eq!(line["ValidationFailures"], 1);
+        assert_eq!(line["ColdStart"], 1);
+        assert_eq!(line["Latency"], 12.346);
+        assert_eq!(line["Route"], "contacts-v1");
+    }
+
+    #[test]
+    fn cold_start_counts_once_per_container() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Metrics::new(MetricsSink::Memory(Arc::clone(&lines)));
+        metrics.record(&sample(204));
+        metrics.record(&sample(204));
+        let lines = lines.lock().unwrap();
+        let first: Json = serde_json::from_str(&lines[0]).unwrap();
+        let second: Json = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(first["ColdStart"], 1);
+        assert_eq!(second["ColdStart"], 0);
+    }
+}
