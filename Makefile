@@ -72,5 +72,7 @@ fuzz: ## Fuzz raw events through the handler for FUZZ_SECONDS (cargo-fuzz, seed 
 	# cargo-fuzz's sanitizer flags are unstable options; RUSTC_BOOTSTRAP lets the stable toolchain take them.
 	RUSTC_BOOTSTRAP=1 cargo fuzz run event fuzz/corpus/event -- -max_total_time=$(FUZZ_SECONDS)
 
-bench: ## Run the benchmarks (criterion; reports under target/criterion)
-	cargo bench --bench auth
+bench: java $(NODE_TOOLS) ## Benchmarks: criterion + end to end (report: target/bench/report.md)
+	cargo build --release --bin person-patch --example hello_lambda
+	cargo bench --bench auth --bench engine
+	scripts/with-dynamodb-local cargo bench --bench e2e
