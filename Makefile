@@ -10,7 +10,7 @@ NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java test lint fmt clippy cfn-lint run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +41,16 @@ clippy: ## Lint the Rust code, warnings as errors
 cfn-lint: $(PY_TOOLS) ## Lint template.yaml (no errors, no warnings)
 	$(VENV)/bin/cfn-lint template.yaml
 
-lint: fmt clippy cfn-lint ## All static checks
+openapi-lint: $(PY_TOOLS) ## Validate openapi.yaml as OpenAPI 3.1
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
+
+openapi: ## Regenerate openapi.yaml from the field tables
+	cargo run --quiet --bin person-patch-admin -- openapi > openapi.yaml
+
+contract: java $(NODE_TOOLS) $(PY_TOOLS) ## schemathesis against the function served locally (openapi.yaml)
+	scripts/with-dynamodb-local scripts/contract
+
+lint: fmt clippy cfn-lint openapi-lint ## All static checks
 
 run: tools ## Serve the function on 127.0.0.1:9000 with DynamoDB Local and demo data
 	scripts/with-dynamodb-local scripts/run-local

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod entry;
 pub mod handler;
 pub mod memory;
+pub mod openapi;
 pub mod problem;
 pub mod routing;
 pub mod sdk;

@@ -74,6 +74,8 @@ enum Command {
         #[arg(long)]
         read_only: bool,
     },
+    /// Print the OpenAPI 3.1 description generated from the field tables (YAML).
+    Openapi,
     /// Print one stored person as JSON.
     GetPerson {
         /// The customer id.
@@ -88,6 +90,13 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), AdminError> {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!(
+            "{}",
+            person_patch::openapi::to_yaml(&person_patch::openapi::document())
+        );
+        return Ok(());
+    }
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
     match cli.command {
@@ -149,6 +158,7 @@ async fn main() -> Result<(), AdminError> {
             .await?;
             println!("definition {id} ({kind}) written for customer {customer}");
         }
+        Command::Openapi => {}
         Command::GetPerson { customer, person } => {
             let person = admin::parse_person_id(&person)
                 .ok_or("--person must be a UUID or a positive integer")?;
