@@ -222,9 +222,18 @@ pub async fn put_field_definition(
             AttributeValue::L(options.iter().map(|o| s(o)).collect()),
         );
     }
+    put_item(client, persons, item).await
+}
+
+/// Writes one item, replacing any with the same key.
+pub async fn put_item(
+    client: &Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<(), AdminError> {
     client
         .put_item()
-        .table_name(persons)
+        .table_name(table)
         .set_item(Some(item))
         .send()
         .await
@@ -257,13 +266,7 @@ pub async fn seed_demo(client: &Client, persons: &str, clients: &str) -> Result<
         put_field_definition(client, persons, DEMO_CUSTOMER, *id, kind, &options, false).await?;
     }
     for item in [demo_v1_person(), demo_v2_person()] {
-        client
-            .put_item()
-            .table_name(persons)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| e.into_service_error())?;
+        put_item(client, persons, item).await?;
     }
     Ok(())
 }

@@ -3,50 +3,24 @@
 use super::{CustomerHeader, Dialect, IdFormat, ProblemStyle, Success};
 use crate::engine::{BoolForms, Clear, Field, FieldTable, Kind};
 
-const fn text(name: &'static str, max: usize) -> Field {
-    Field {
-        name,
-        attribute: name,
-        kind: Kind::Text {
-            min: 0,
-            max,
-            multiline: false,
-        },
-        clear: Clear::NullOrEmpty,
-    }
-}
-
-const fn required_text(name: &'static str, max: usize) -> Field {
-    Field {
-        name,
-        attribute: name,
-        kind: Kind::Text {
-            min: 1,
-            max,
-            multiline: false,
-        },
-        clear: Clear::Never,
-    }
-}
-
 /// The stored attribute holding custom field values, a map keyed by definition id.
 pub const CUSTOM_FIELDS_ATTRIBUTE: &str = "customFields";
 
 const FIELDS: &[Field] = &[
-    text("title", 20),
-    required_text("forename", 100),
-    required_text("surname", 100),
+    Field::text("title", 20),
+    Field::required_text("forename", 100),
+    Field::required_text("surname", 100),
     Field {
         name: "email",
         attribute: "email",
         kind: Kind::Email { max: 254 },
         clear: Clear::Never,
     },
-    text("mobile", 30),
-    text("landline", 30),
-    text("extension", 10),
-    text("position", 100),
-    text("department", 100),
+    Field::text("mobile", 30),
+    Field::text("landline", 30),
+    Field::text("extension", 10),
+    Field::text("position", 100),
+    Field::text("department", 100),
     Field {
         name: "isOptedOut",
         attribute: "isOptedOut",

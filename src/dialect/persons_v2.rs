@@ -4,32 +4,6 @@
 use super::{CustomerHeader, Dialect, IdFormat, ProblemStyle, Success};
 use crate::engine::{BoolForms, Clear, Field, FieldTable, Kind};
 
-const fn text(name: &'static str, max: usize) -> Field {
-    Field {
-        name,
-        attribute: name,
-        kind: Kind::Text {
-            min: 0,
-            max,
-            multiline: false,
-        },
-        clear: Clear::NullOrEmpty,
-    }
-}
-
-const fn required_text(name: &'static str, max: usize) -> Field {
-    Field {
-        name,
-        attribute: name,
-        kind: Kind::Text {
-            min: 1,
-            max,
-            multiline: false,
-        },
-        clear: Clear::Never,
-    }
-}
-
 const fn flag(name: &'static str) -> Field {
     Field {
         name,
@@ -41,28 +15,28 @@ const fn flag(name: &'static str) -> Field {
 
 /// In the order of the seed's sample payload, which is also the record's order.
 const FIELDS: &[Field] = &[
-    required_text("FirstName", 100),
-    required_text("LastName", 100),
-    text("NameOnID", 200),
-    text("Prefix", 200),
-    text("Suffix", 200),
-    text("Gender", 200),
-    text("JobTitle", 200),
+    Field::required_text("FirstName", 100),
+    Field::required_text("LastName", 100),
+    Field::text("NameOnID", 200),
+    Field::text("Prefix", 200),
+    Field::text("Suffix", 200),
+    Field::text("Gender", 200),
+    Field::text("JobTitle", 200),
     Field {
         name: "DateOfBirth",
         attribute: "DateOfBirth",
         kind: Kind::Date,
         clear: Clear::NullOrEmpty,
     },
-    text("Phone1", 200),
-    text("Phone2", 200),
-    text("Address", 200),
-    text("City", 200),
-    text("StateProvince", 200),
-    text("PostalCode", 200),
-    text("Country", 200),
-    text("CompanyName", 200),
-    text("CorporateID", 200),
+    Field::text("Phone1", 200),
+    Field::text("Phone2", 200),
+    Field::text("Address", 200),
+    Field::text("City", 200),
+    Field::text("StateProvince", 200),
+    Field::text("PostalCode", 200),
+    Field::text("Country", 200),
+    Field::text("CompanyName", 200),
+    Field::text("CorporateID", 200),
     Field {
         name: "HomeSiteID",
         attribute: "HomeSiteID",
@@ -73,7 +47,7 @@ const FIELDS: &[Field] = &[
         },
         clear: Clear::NullOrEmpty,
     },
-    text("UserRole", 200),
+    Field::text("UserRole", 200),
     Field {
         name: "Biography",
         attribute: "Biography",

@@ -12,6 +12,38 @@ pub struct Field {
     pub clear: Clear,
 }
 
+impl Field {
+    /// An optional single-line string of at most `max` characters, stored under its own
+    /// name; `null` or `""` removes it.
+    pub const fn text(name: &'static str, max: usize) -> Field {
+        Field {
+            name,
+            attribute: name,
+            kind: Kind::Text {
+                min: 0,
+                max,
+                multiline: false,
+            },
+            clear: Clear::NullOrEmpty,
+        }
+    }
+
+    /// A single-line string of 1 to `max` characters, stored under its own name, that can
+    /// never be removed.
+    pub const fn required_text(name: &'static str, max: usize) -> Field {
+        Field {
+            name,
+            attribute: name,
+            kind: Kind::Text {
+                min: 1,
+                max,
+                multiline: false,
+            },
+            clear: Clear::Never,
+        }
+    }
+}
+
 /// The value a field takes, with its limits.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {

@@ -226,6 +226,13 @@ impl TestEnv {
             .expect("disable-client");
     }
 
+    /// Writes one item into the persons table.
+    pub async fn put_item(&self, item: HashMap<String, AttributeValue>) {
+        admin::put_item(&self.client, &self.persons_table, item)
+            .await
+            .expect("put item");
+    }
+
     /// Writes a copy of the demo v1 person under another customer and id.
     pub async fn put_v1_person(&self, customer: i64, id: &str) {
         let mut item = admin::demo_v1_person();
@@ -235,13 +242,7 @@ impl TestEnv {
         );
         item.insert("sk".into(), AttributeValue::S(format!("PERSON#{id}")));
         item.insert("id".into(), AttributeValue::S(id.into()));
-        self.client
-            .put_item()
-            .table_name(&self.persons_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .expect("put person");
+        self.put_item(item).await;
     }
 
     /// How many items the persons table holds.
