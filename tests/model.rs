@@ -23,14 +23,7 @@ enum Send {
     Bool(bool),
 }
 
-const NULLABLE: &[&str] = &[
-    "title",
-    "mobile",
-    "landline",
-    "extension",
-    "position",
-    "department",
-];
+const NULLABLE: &[&str] = V1_NULLABLE;
 const REQUIRED: &[&str] = &["forename", "surname"];
 /// Demo definitions used: 1001 text, 1002 boolean, 1004 list.
 const CUSTOM: &[(i64, &[&str])] = &[

@@ -37,6 +37,17 @@ use serde_json::{json, Value as Json};
 pub const DEMO_V1: &str = admin::DEMO_V1_PERSON;
 pub const CUSTOMER: &str = "14532";
 
+/// The Contacts v1 fields that null or "" unsets (CONTRACT §5), stated here independently of
+/// the field table the code uses.
+pub const V1_NULLABLE: &[&str] = &[
+    "title",
+    "mobile",
+    "landline",
+    "extension",
+    "position",
+    "department",
+];
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
