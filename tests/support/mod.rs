@@ -13,7 +13,7 @@ pub mod fault_proxy;
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -35,8 +35,6 @@ use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
 use serde_json::{json, Value as Json};
 
 pub const DEMO_V1: &str = admin::DEMO_V1_PERSON;
-pub const CUSTOMER: &str = "14532";
-
 /// The Contacts v1 fields that null or "" unsets (CONTRACT §5), stated here independently of
 /// the field table the code uses.
 pub const V1_NULLABLE: &[&str] = &[
@@ -566,9 +564,4 @@ pub fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
         Some(AttributeValue::N(n)) => Some(n.clone()),
         _ => None,
     }
-}
-
-pub fn fixture_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| repo_root().join("events"))
 }
