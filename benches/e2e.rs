@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use person_patch::admin;
 use person_patch::dialect::contacts_v1;
-use person_patch::engine::{build_update, json, validate, Definitions, Precondition};
+use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
 use person_patch::sdk::SdkSettings;
 use person_patch::store::{to_attribute, PersonKey};
 use serde_json::{json, Value as Json};
@@ -360,9 +360,16 @@ impl DirectUpdate {
 
     /// Sends it; the milliseconds the SDK call took.
     async fn send(&self, client: &aws_sdk_dynamodb::Client) -> f64 {
+        // A new write id per request, as the function stamps (a repeated one would fail the
+        // condition that recognises a retried write).
+        let write_id = uuid::Uuid::new_v4().simple().to_string();
         let plan = build_update(
             &self.patch,
-            "2026-11-23T10:00:00.000Z",
+            &Stamp {
+                updated_at: "2026-11-23T10:00:00.000Z",
+                updated_by: "beqa4api",
+                write_id: &write_id,
+            },
             &Precondition::Exists,
         );
         let started = Instant::now();

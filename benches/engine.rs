@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use person_patch::dialect::{contacts_v1, persons_v2, Dialect};
 use person_patch::engine::{
-    build_update, json, validate, CustomKind, Definitions, FieldDefinition, Precondition,
+    build_update, json, validate, CustomKind, Definitions, FieldDefinition, Precondition, Stamp,
 };
 use person_patch::store::to_attribute;
 use time::macros::date;
@@ -50,7 +50,12 @@ fn prepare(dialect: &Dialect, body: &[u8], definitions: &Definitions) -> usize {
     let patch = validate(&dialect.fields, &document, date!(2026 - 11 - 23))
         .and_then(|draft| draft.finish(definitions))
         .expect("valid body");
-    let plan = build_update(&patch, "2026-11-23T10:00:00.000Z", &Precondition::Exists);
+    let stamp = Stamp {
+        updated_at: "2026-11-23T10:00:00.000Z",
+        updated_by: "beqa4api",
+        write_id: "0f8e2c5d7a9b4c1e8d3f6a2b5c7e9d1f",
+    };
+    let plan = build_update(&patch, &stamp, &Precondition::Exists);
     let names: HashMap<String, String> = plan.names.into_iter().collect();
     let values: HashMap<String, AttributeValue> = plan
         .values

@@ -90,7 +90,7 @@ impl ClientDirectory {
                             | "InternalServerError"
                     )
                 ) || error.as_service_error().is_none();
-                let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+                let text = crate::store::describe_sdk_error(&error);
                 if retryable {
                     DirectoryError::Unavailable(text)
                 } else {

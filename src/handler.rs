@@ -11,8 +11,9 @@ use time::OffsetDateTime;
 use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::clients::{ClientDirectory, ClientLookup};
 use crate::conditional;
+use crate::deadline::{Deadline, Expired};
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
-use crate::engine::{self, build_update, json, Definitions};
+use crate::engine::{self, build_update, json, Definitions, Stamp};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
 use crate::store::{CustomerId, PersonKey, PersonStore, Returning, StoreError};
@@ -158,12 +159,19 @@ async fn process<S: PersonStore, D: ClientLookup>(
     *style = dialect.problems;
     summary.dialect = Some(dialect);
 
+    // One deadline for every DynamoDB call of the request, from the invocation's.
+    let deadline =
+        Deadline::from_invocation(request.lambda_context_ref().map_or(0, |c| c.deadline));
+
     // 2-3. Authenticate, then the scope.
     let headers = request.headers();
-    let (principal, source) = app
-        .authenticator
-        .authenticate(headers, request.request_context_ref())
-        .await?;
+    let (principal, source) = deadline
+        .run(
+            app.authenticator
+                .authenticate(headers, request.request_context_ref()),
+        )
+        .await
+        .map_err(|Expired| past_deadline(dialect, "authenticate"))??;
     summary.principal = Some(principal.id.clone());
     summary.auth = Some(source);
     if !principal.has_scope(WRITE_SCOPE) {
@@ -216,9 +224,11 @@ async fn process<S: PersonStore, D: ClientLookup>(
         engine::validate(&dialect.fields, &document, now.date()).map_err(ApiError::Rejected)?;
     let patch = if draft.needs_definitions() {
         let read_started = Instant::now();
-        let definitions = app.store.field_definitions(customer).await;
+        let definitions = deadline.run(app.store.field_definitions(customer)).await;
         summary.add_store_time(read_started.elapsed());
-        let definitions = definitions.map_err(|error| store_error(error, summary, dialect))?;
+        let definitions = definitions
+            .map_err(|Expired| past_deadline(dialect, "definitions"))?
+            .map_err(|error| store_error(error, summary, dialect))?;
         draft.finish(&definitions)
     } else {
         draft.finish(&Definitions::new())
@@ -226,18 +236,29 @@ async fn process<S: PersonStore, D: ClientLookup>(
     .map_err(ApiError::Rejected)?;
     summary.fields = patch.touched_attributes().collect();
 
-    // 9. Store.
+    // 9. Store. The write id is the same for every attempt the SDK makes of this update, and
+    // new for every request.
     let updated_at = rfc3339(now);
-    let plan = build_update(&patch, &updated_at, &precondition);
+    let write_id = uuid::Uuid::new_v4().simple().to_string();
+    let stamp = Stamp {
+        updated_at: &updated_at,
+        updated_by: &principal.id,
+        write_id: &write_id,
+    };
+    let plan = build_update(&patch, &stamp, &precondition);
     let key = PersonKey { customer, person };
     let returning = match dialect.success {
         Success::NoContent => Returning::Changes,
         Success::Record => Returning::Record,
     };
     let update_started = Instant::now();
-    let updated = app.store.update_person(&key, plan, returning).await;
+    let updated = deadline
+        .run(app.store.update_person(&key, plan, returning))
+        .await;
     summary.add_store_time(update_started.elapsed());
-    let updated = updated.map_err(|error| store_error(error, summary, dialect))?;
+    let updated = updated
+        .map_err(|Expired| past_deadline(dialect, "update"))?
+        .map_err(|error| store_error(error, summary, dialect))?;
 
     let mut response = match dialect.success {
         Success::NoContent => {
@@ -261,6 +282,13 @@ async fn process<S: PersonStore, D: ClientLookup>(
     Ok(response)
 }
 
+/// The request's deadline passed during a DynamoDB call (which may still commit: a retry with
+/// an `Idempotency-Key`, or with `If-Match` and a fresh read, is safe).
+fn past_deadline(dialect: &Dialect, during: &'static str) -> ApiError {
+    tracing::warn!(dialect = dialect.name, during, "request deadline reached");
+    ApiError::Unavailable
+}
+
 fn store_error(error: StoreError, summary: &mut Summary, dialect: &Dialect) -> ApiError {
     if error == StoreError::Throttled {
         summary.throttled = true;
@@ -279,6 +307,14 @@ fn store_error(error: StoreError, summary: &mut Summary, dialect: &Dialect) -> A
             ApiError::Unavailable
         }
         StoreError::RecordTooLarge => ApiError::RecordTooLarge,
+        StoreError::ForeignType(attribute) => {
+            tracing::warn!(
+                dialect = dialect.name,
+                attribute,
+                "stored attribute of a foreign type"
+            );
+            ApiError::StoredRecordConflict(attribute)
+        }
         StoreError::Failed(why) => {
             tracing::error!(dialect = dialect.name, reason = %why, "store failure");
             ApiError::Internal
@@ -333,7 +369,17 @@ fn parse_customer_id(value: &HeaderValue) -> Result<CustomerId, ApiError> {
         || ApiError::BadRequest("The Customer-Id header must be a positive 64-bit integer.".into());
     let text = value.to_str().map_err(|_| malformed())?;
     let digits = text.trim_matches(|c| c == ' ' || c == '\t');
-    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    // Leading zeros are allowed, however many: only the significant digits must fit.
+    let significant = digits.trim_start_matches('0');
+    let digits = if significant.is_empty() {
+        "0"
+    } else {
+        significant
+    };
+    if digits.len() > 19 {
         return Err(malformed());
     }
     digits
@@ -459,6 +505,10 @@ mod tests {
             ("14532", Some(14532)),
             (" 14532 ", Some(14532)),
             ("9223372036854775807", Some(i64::MAX)),
+            ("00014532", Some(14532)),
+            ("0000000000000000000000000014532", Some(14532)),
+            ("00000000000000000009223372036854775807", Some(i64::MAX)),
+            ("000", None),
             ("0", None),
             ("-5", None),
             ("+5", None),

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clients;
 pub mod conditional;
 pub mod config;
+pub mod deadline;
 pub mod dialect;
 pub mod engine;
 pub mod entry;

@@ -44,6 +44,10 @@ pub enum ApiError {
     PersonNotFound,
     /// `If-Match` did not match the stored version.
     PreconditionFailed { current_version: Option<u64> },
+    /// The stored record holds this attribute in a type another tool wrote and this service
+    /// cannot update without losing data (a `customFields` that is not a map, a `version` that
+    /// is not a number); nothing was written.
+    StoredRecordConflict(&'static str),
     /// DynamoDB is throttling or unavailable after the SDK's retries.
     Unavailable,
     /// Anything else; the details stay in the logs.
@@ -82,6 +86,7 @@ impl ApiError {
                 _ => StatusCode::BAD_REQUEST,
             },
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::StoredRecordConflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +110,7 @@ impl ApiError {
             },
             ApiError::PersonNotFound => "person-not-found",
             ApiError::PreconditionFailed { .. } => "precondition-failed",
+            ApiError::StoredRecordConflict(_) => "stored-record-conflict",
             ApiError::Unavailable => "service-unavailable",
             ApiError::Internal => "internal-error",
         }
@@ -127,6 +133,7 @@ impl ApiError {
             },
             ApiError::PersonNotFound => "Person not found",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
+            ApiError::StoredRecordConflict(_) => "Stored record cannot be updated",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal server error",
         }
@@ -170,6 +177,9 @@ impl ApiError {
                 "The person was changed since the version named in If-Match; fetch it again and retry."
                     .into()
             }
+            ApiError::StoredRecordConflict(attribute) => format!(
+                "The stored person's {attribute} attribute was written by another tool in a type this service cannot update without losing data; nothing was changed. The record needs repair by its owner before this change can be applied."
+            ),
             ApiError::Unavailable => {
                 "The person store is busy or unavailable; retry after the Retry-After delay.".into()
             }
@@ -301,6 +311,10 @@ fn aspnet_type_and_title(status: StatusCode, error: &ApiError) -> (&'static str,
         413 => (
             "https://tools.ietf.org/html/rfc9110#section-15.5.14",
             "Content Too Large",
+        ),
+        409 => (
+            "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+            "Conflict",
         ),
         415 => (
             "https://tools.ietf.org/html/rfc9110#section-15.5.16",

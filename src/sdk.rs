@@ -21,35 +21,80 @@ const CA_BUNDLES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
-/// The roots TLS connections to DynamoDB trust: the system's CA bundle file, read once.
+/// The roots TLS connections to DynamoDB trust: one CA bundle file, read once: the file
+/// `SSL_CERT_FILE` names, else the system's.
 ///
 /// The platform default also walks the CA directory and reads every hashed link in it (on
 /// Debian, about 150 files: 3 ms of this function's 5 ms start-up); the bundle file holds the
-/// same roots. When `SSL_CERT_FILE` or `SSL_CERT_DIR` is set, or no bundle is found, the
-/// platform default applies unchanged.
+/// same roots. When `SSL_CERT_DIR` is set, or no bundle is found, the platform default applies
+/// unchanged. Certificates the TLS stack cannot use are skipped with a warning (the HTTP
+/// client would otherwise panic on them while opening the first connection).
 pub fn trust_store() -> TrustStore {
-    let overridden =
-        std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
-    if !overridden {
-        for path in CA_BUNDLES {
-            if let Ok(pem) = std::fs::read(path) {
-                if !pem.is_empty() {
-                    return TrustStore::empty().with_pem_certificate(pem);
-                }
+    if std::env::var_os("SSL_CERT_DIR").is_some() {
+        return TrustStore::default();
+    }
+    let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let candidates: Vec<std::path::PathBuf> = match named {
+        Some(path) => vec![path],
+        None => CA_BUNDLES.iter().map(std::path::PathBuf::from).collect(),
+    };
+    for path in candidates {
+        if let Ok(pem) = std::fs::read(&path) {
+            let (usable, skipped) = usable_certificates(&pem);
+            if skipped > 0 {
+                tracing::warn!(
+                    bundle = %path.display(),
+                    skipped,
+                    "CA bundle entries the TLS stack cannot use were skipped"
+                );
+            }
+            if !usable.is_empty() {
+                return TrustStore::empty().with_pem_certificate(usable);
             }
         }
     }
     TrustStore::default()
 }
 
+/// The certificates of a PEM bundle that parse as trust anchors, re-encoded as PEM, and how
+/// many entries were skipped. A malformed PEM section ends the reading there.
+pub fn usable_certificates(pem: &[u8]) -> (Vec<u8>, usize) {
+    use base64::Engine;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+
+    let mut usable = Vec::with_capacity(pem.len());
+    let mut skipped = 0;
+    for entry in CertificateDer::pem_slice_iter(pem) {
+        let Ok(der) = entry else {
+            skipped += 1;
+            break;
+        };
+        if webpki::anchor_from_trusted_cert(&der).is_err() {
+            skipped += 1;
+            continue;
+        }
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        usable.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            usable.extend_from_slice(line);
+            usable.push(b'\n');
+        }
+        usable.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    (usable, skipped)
+}
+
 /// The HTTPS client for DynamoDB: rustls with aws-lc (the SDK's default provider), trusting
 /// [`trust_store`].
 pub fn http_client() -> SharedHttpClient {
+    http_client_trusting(trust_store())
+}
+
+/// The HTTPS client for DynamoDB trusting `store`.
+pub fn http_client_trusting(store: TrustStore) -> SharedHttpClient {
     let builder = HttpClientBuilder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
-    match TlsContext::builder()
-        .with_trust_store(trust_store())
-        .build()
-    {
+    match TlsContext::builder().with_trust_store(store).build() {
         Ok(context) => builder.tls_context(context).build_https(),
         Err(_) => builder.build_https(),
     }
@@ -110,6 +155,46 @@ impl SdkSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unusable_bundle_entries_are_skipped_and_a_client_still_builds() {
+        let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+        let (good, skipped) = usable_certificates(&system);
+        assert_eq!(skipped, 0);
+        let count = |pem: &[u8]| pem.windows(11).filter(|w| *w == b"-----BEGIN ").count();
+        assert_eq!(count(&good), count(&system));
+        // A certificate whose body is not DER, then a good one.
+        let mut mixed = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec();
+        mixed.extend_from_slice(&good);
+        let (usable, skipped) = usable_certificates(&mixed);
+        assert_eq!(skipped, 1);
+        assert_eq!(count(&usable), count(&good));
+        // The HTTP client opens connections with what remains (it panics on a certificate it
+        // cannot parse when it builds its first connector): a closed port is an error, not a
+        // panic.
+        let store = TrustStore::empty().with_pem_certificate(usable);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(async {
+            let config = aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local", "local", None, None, "test",
+                ))
+                .endpoint_url("https://127.0.0.1:1")
+                .http_client(http_client_trusting(store))
+                .retry_config(RetryConfig::disabled())
+                .build();
+            aws_sdk_dynamodb::Client::from_conf(config)
+                .list_tables()
+                .send()
+                .await
+        });
+        assert!(result.is_err());
+    }
 
     #[test]
     fn retries_fit_inside_the_operation_timeout_and_that_inside_the_function_timeout() {

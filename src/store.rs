@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
 use crate::dialect::PersonId;
-use crate::engine::expression::{PARTITION_KEY, SORT_KEY, VERSION};
+use crate::engine::expression::{PARTITION_KEY, SORT_KEY, VERSION, WRITE_ID};
 use crate::engine::{CustomKind, Definitions, FieldDefinition, UpdatePlan, Value};
 
 /// How long a customer's custom field definitions are reused in a warm container.
@@ -63,7 +64,9 @@ pub type Record = BTreeMap<String, Stored>;
 pub enum Stored {
     Value(Value),
     Map(BTreeMap<String, Stored>),
-    /// A type the service never writes (sets, lists, binary, null), kept opaque.
+    /// DynamoDB's `NULL` (what boto3 writes for Python's `None`).
+    Null,
+    /// A type the service never writes (sets, lists, binary), kept opaque.
     Other,
 }
 
@@ -89,6 +92,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the record would exceed the item size limit")]
     RecordTooLarge,
+    /// The stored item holds an attribute of a type this service cannot update in place
+    /// (written by another tool): a `customFields` that is not a map, a `version` that is not
+    /// a number. Nothing was written.
+    #[error("the stored {0} attribute has a foreign type")]
+    ForeignType(&'static str),
     #[error("store failure: {0}")]
     Failed(String),
 }
@@ -127,7 +135,31 @@ enum Attempt {
     ConditionFailed(Option<Record>),
     /// The plan writes into a map the item does not have.
     MissingMap,
+    /// A reply that could not be read (the SDK does not retry these): whether the update was
+    /// applied is unknown.
+    Unreadable(String),
     Failed(StoreError),
+}
+
+impl Attempt {
+    /// A failed condition on an item that carries this plan's write id: an earlier attempt of
+    /// the same request committed (its reply was lost and the SDK retried). The item as it is
+    /// now is the one that write left (any later writer would have replaced the id), so it
+    /// answers as the lost reply would have.
+    fn recognise_own_write(self, plan: &UpdatePlan) -> Attempt {
+        match self {
+            Attempt::ConditionFailed(Some(item)) if matches!(item.get(WRITE_ID), Some(Stored::Value(Value::S(id))) if *id == plan.write_id) => {
+                match version_of(&item) {
+                    Some(version) => Attempt::Done(Updated {
+                        version,
+                        record: item,
+                    }),
+                    None => Attempt::Failed(StoreError::ForeignType(VERSION)),
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 impl DynamoPersonStore {
@@ -139,7 +171,24 @@ impl DynamoPersonStore {
         }
     }
 
+    /// One update, sent once more when its reply cannot be read: the write id makes the second
+    /// sending recognise a first one that was applied.
     async fn attempt(&self, key: &PersonKey, plan: &UpdatePlan, returning: Returning) -> Attempt {
+        match self.send_update(key, plan, returning).await {
+            Attempt::Unreadable(_) => match self.send_update(key, plan, returning).await {
+                Attempt::Unreadable(why) => Attempt::Failed(StoreError::Unavailable(why)),
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    async fn send_update(
+        &self,
+        key: &PersonKey,
+        plan: &UpdatePlan,
+        returning: Returning,
+    ) -> Attempt {
         let names: HashMap<String, String> = plan.names.iter().cloned().collect();
         let values: HashMap<String, AttributeValue> = plan
             .values
@@ -176,7 +225,7 @@ impl DynamoPersonStore {
                     )),
                 }
             }
-            Err(error) => classify(error),
+            Err(error) => classify(error).recognise_own_write(plan),
         }
     }
 
@@ -203,7 +252,7 @@ impl DynamoPersonStore {
                 .send()
                 .await
                 .map_err(|e| {
-                    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+                    let text = describe_sdk_error(&e);
                     match e.code() {
                         Some(
                             "ProvisionedThroughputExceededException"
@@ -238,14 +287,26 @@ impl PersonStore for DynamoPersonStore {
     ) -> Result<Updated, StoreError> {
         let mut outcome = self.attempt(key, &plan, returning).await;
         if let (Attempt::MissingMap, Some(fallback)) = (&outcome, plan.fallback.as_deref()) {
-            // A record without the map (written by another tool): create the map whole, if it
-            // is still missing. Should another writer create it first, the plan itself now
-            // applies.
+            // A record without the map (written by another tool, or holding NULL): create the
+            // map whole, if it is still missing. Should another writer create it first, the
+            // plan itself now applies; should the attribute hold another type, nothing is
+            // written and the caller is told.
             outcome = match self.attempt(key, fallback, returning).await {
-                Attempt::ConditionFailed(Some(item))
-                    if fallback.creates_maps.iter().any(|m| item.contains_key(*m)) =>
-                {
-                    self.attempt(key, &plan, returning).await
+                Attempt::ConditionFailed(Some(item)) => {
+                    let foreign = fallback.creates_maps.iter().find(|m| {
+                        !matches!(item.get(**m), None | Some(Stored::Null | Stored::Map(_)))
+                    });
+                    if let Some(map) = foreign {
+                        Attempt::Failed(StoreError::ForeignType(map))
+                    } else if fallback
+                        .creates_maps
+                        .iter()
+                        .any(|m| matches!(item.get(*m), Some(Stored::Map(_))))
+                    {
+                        self.attempt(key, &plan, returning).await
+                    } else {
+                        Attempt::ConditionFailed(Some(item))
+                    }
                 }
                 other => other,
             };
@@ -253,12 +314,16 @@ impl PersonStore for DynamoPersonStore {
         match outcome {
             Attempt::Done(updated) => Ok(updated),
             Attempt::ConditionFailed(None) => Err(StoreError::NotFound),
-            Attempt::ConditionFailed(Some(item)) => Err(StoreError::VersionMismatch {
-                current: version_of(&item),
-            }),
+            Attempt::ConditionFailed(Some(item)) => match item.get(VERSION) {
+                None | Some(Stored::Value(Value::N(_))) => Err(StoreError::VersionMismatch {
+                    current: version_of(&item),
+                }),
+                Some(_) => Err(StoreError::ForeignType(VERSION)),
+            },
             Attempt::MissingMap => Err(StoreError::Failed(
                 "the update writes into a missing map and has no fallback".into(),
             )),
+            Attempt::Unreadable(why) => Err(StoreError::Unavailable(why)),
             Attempt::Failed(error) => Err(error),
         }
     }
@@ -316,13 +381,39 @@ fn definition_of(item: &HashMap<String, AttributeValue>) -> Option<(i64, FieldDe
     ))
 }
 
+/// An SDK error as the logs may show it: its kind, the service's error code and the request
+/// id. Never the message or a `Debug` rendering, which can hold a reply body (a record's
+/// names, emails and phones when a reply cannot be parsed).
+pub fn describe_sdk_error<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata,
+    SdkError<E, R>: RequestId,
+{
+    let kind = match error {
+        SdkError::ConstructionFailure(_) => "construction",
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => "dispatch-timeout",
+        SdkError::DispatchFailure(failure) if failure.is_io() => "dispatch-io",
+        SdkError::DispatchFailure(_) => "dispatch",
+        SdkError::ResponseError(_) => "unreadable-response",
+        SdkError::ServiceError(_) => "service",
+        _ => "other",
+    };
+    format!(
+        "kind={kind} code={} aws_request_id={}",
+        error.code().unwrap_or("-"),
+        error.request_id().unwrap_or("-")
+    )
+}
+
 /// Maps an `UpdateItem` failure. A failed condition on a missing item carries no item: that
 /// is a 404; with the current item it is a version mismatch (or a map created meanwhile).
 fn classify<R>(error: SdkError<UpdateItemError, R>) -> Attempt
 where
-    R: std::fmt::Debug,
+    SdkError<UpdateItemError, R>: RequestId,
 {
     let failed = |e| Attempt::Failed(e);
+    let description = describe_sdk_error(&error);
     match error {
         SdkError::ServiceError(service) => {
             let error = service.into_err();
@@ -336,7 +427,7 @@ where
                 UpdateItemError::InternalServerError(_)
                 | UpdateItemError::TransactionConflictException(_)
                 | UpdateItemError::ReplicatedWriteConflictException(_) => {
-                    failed(StoreError::Unavailable(describe(&error)))
+                    failed(StoreError::Unavailable(description))
                 }
                 other if other.code() == Some("ValidationException") => {
                     let message = other.message().unwrap_or("");
@@ -346,30 +437,26 @@ where
                         .contains("document path provided in the update expression is invalid")
                     {
                         Attempt::MissingMap
+                    } else if message.contains("incorrect operand type")
+                        || message.contains("incorrect data type")
+                    {
+                        // `version = if_not_exists(version, 0) + 1` on a version that is not
+                        // a number: the only arithmetic an update does.
+                        failed(StoreError::ForeignType(VERSION))
                     } else {
-                        failed(StoreError::Failed(describe(other)))
+                        failed(StoreError::Failed(description))
                     }
                 }
-                other => failed(StoreError::Failed(describe(other))),
+                // A reply the SDK could not deserialize comes back as an error without a code.
+                other if other.code().is_none() => Attempt::Unreadable(description),
+                _ => failed(StoreError::Failed(description)),
             }
         }
-        SdkError::TimeoutError(_) => failed(StoreError::Unavailable("timed out".into())),
-        SdkError::DispatchFailure(failure) => failed(StoreError::Unavailable(format!(
-            "dispatch failure: {failure:?}"
-        ))),
-        SdkError::ResponseError(response) => failed(StoreError::Unavailable(format!(
-            "unreadable response: {response:?}"
-        ))),
-        other => failed(StoreError::Failed(format!("{other:?}"))),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            failed(StoreError::Unavailable(description))
+        }
+        _ => failed(StoreError::Failed(description)),
     }
-}
-
-fn describe(error: &UpdateItemError) -> String {
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("unknown"),
-        error.message().unwrap_or("")
-    )
 }
 
 pub fn to_attribute(value: Value) -> AttributeValue {
@@ -402,6 +489,7 @@ fn to_stored(value: &AttributeValue) -> Stored {
                 .map(|(name, value)| (name.clone(), to_stored(value)))
                 .collect(),
         ),
+        AttributeValue::Null(_) => Stored::Null,
         _ => Stored::Other,
     }
 }

@@ -25,7 +25,14 @@ async fn fixture_as_generated_updates_the_named_fields_only() {
         assert_eq!(n(&after, "version").as_deref(), Some("2"));
         assert_eq!(
             changed_attributes(&before, &after),
-            ["forename", "title", "updatedAt", "version"]
+            [
+                "forename",
+                "lastWriteId",
+                "title",
+                "updatedAt",
+                "updatedBy",
+                "version"
+            ]
         );
         let stamp = s(&after, "updatedAt").unwrap();
         assert!(

@@ -156,11 +156,14 @@ fn body(step: &Step) -> Json {
     Json::Object(object)
 }
 
-/// The stored item without what the model does not predict (the update time).
+/// The stored item without what the model does not predict (the update's time, principal
+/// and write id).
 fn comparable(
     item: std::collections::HashMap<String, AttributeValue>,
 ) -> BTreeMap<String, AttributeValue> {
-    item.into_iter().filter(|(k, _)| k != "updatedAt").collect()
+    item.into_iter()
+        .filter(|(k, _)| !STAMPED.contains(&k.as_str()))
+        .collect()
 }
 
 #[test]

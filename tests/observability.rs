@@ -175,6 +175,14 @@ async fn scenarios(emf: Arc<Mutex<Vec<String>>>) -> (Vec<u16>, usize) {
         .await;
     assert_eq!(reply.status, 503);
     statuses.push(503);
+    // Replies that cannot be read, holding the record (ALL_NEW, then the ALL_OLD of the failed
+    // condition of the second sending): the errors are logged without them.
+    proxy.inject("UpdateItem", Fault::Truncate, None);
+    let reply = faulty
+        .send(&v2().json_body(&json!({"FirstName": "Xanthippe7Q", "LastName": "Quillfeather9Z", "Email": "sentinel.q7z@example.org", "Phone1": "+44 7700 900457"})))
+        .await;
+    assert_eq!(reply.status, 503);
+    statuses.push(503);
     (statuses, metered)
 }
 

@@ -83,7 +83,7 @@ fn render_value(kind: Kind, stored: &Stored) -> Json {
                 .map(|(k, v)| (k.clone(), render_value(Kind::CustomFields, v)))
                 .collect(),
         ),
-        (_, Stored::Other) => Json::Null,
+        (_, Stored::Null | Stored::Other) => Json::Null,
     }
 }
 

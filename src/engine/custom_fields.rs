@@ -139,7 +139,7 @@ pub fn parse_entries(name: &str, value: &Json) -> Result<Vec<CustomEntry>, Vec<P
         for (key, member) in members {
             if key.eq_ignore_ascii_case("definitionId") {
                 match member {
-                    Json::Number(n) => match n.as_i64() {
+                    Json::Number(n) => match n.integer() {
                         Some(id) => definition_id = Some(id),
                         None => {
                             complete = false;
@@ -380,6 +380,9 @@ mod tests {
         .unwrap();
         assert_eq!(entries[1].value, None);
         assert_eq!(entries[1].index, 1);
+        // A whole number written with a fraction is that number (as for every integer field).
+        let entries = shape(r#"[{"definitionId": 1001.0, "value": "x"}]"#).unwrap();
+        assert_eq!(entries[0].definition_id, 1001);
         let paths = |body: &str| -> Vec<(String, ErrorClass)> {
             shape(body)
                 .unwrap_err()

@@ -16,9 +16,33 @@ pub const UPDATED_AT: &str = "updatedAt";
 pub const CREATED_AT: &str = "createdAt";
 /// A counter raised by one on every update; the record's ETag.
 pub const VERSION: &str = "version";
+/// The principal (API client id) that made the last update.
+pub const UPDATED_BY: &str = "updatedBy";
+/// A random id of the request that made the last update: a retried `UpdateItem` whose first
+/// attempt committed finds its own id here and is known to be applied already.
+pub const WRITE_ID: &str = "lastWriteId";
 
 /// Attributes the service maintains itself; a field table may never name one of them.
-pub const SERVICE_ATTRIBUTES: &[&str] = &[PARTITION_KEY, SORT_KEY, UPDATED_AT, CREATED_AT, VERSION];
+pub const SERVICE_ATTRIBUTES: &[&str] = &[
+    PARTITION_KEY,
+    SORT_KEY,
+    UPDATED_AT,
+    CREATED_AT,
+    VERSION,
+    UPDATED_BY,
+    WRITE_ID,
+];
+
+/// What every update stamps on the record besides the patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp<'a> {
+    /// RFC 3339 UTC time of the update.
+    pub updated_at: &'a str,
+    /// The principal making it.
+    pub updated_by: &'a str,
+    /// The request's write id: unique per request, the same for every attempt of it.
+    pub write_id: &'a str,
+}
 
 /// The most versions one `If-Match` may list (DynamoDB's `IN` takes at most 100 operands).
 pub const MAX_MATCHED_VERSIONS: usize = 100;
@@ -48,11 +72,16 @@ pub struct UpdatePlan {
     pub fallback: Option<Box<UpdatePlan>>,
     /// The maps this plan creates whole (set on fallback plans only).
     pub creates_maps: Vec<&'static str>,
+    /// The write id the plan stamps (see [`WRITE_ID`]).
+    pub write_id: String,
 }
 
-/// Builds the update for `patch`, stamping `updated_at` (RFC 3339) and raising `version`.
-pub fn build_update(patch: &Patch, updated_at: &str, precondition: &Precondition) -> UpdatePlan {
-    let mut plan = build(patch.changes(), updated_at, precondition, &[]);
+/// Builds the update for `patch`: stamps `updatedAt`, `updatedBy` and the write id, raises
+/// `version`, and applies only if the item exists, meets `precondition` and does not already
+/// carry this write id (a retry of an attempt that committed fails that condition, and the
+/// store tells it from a real conflict by the id on the item).
+pub fn build_update(patch: &Patch, stamp: &Stamp<'_>, precondition: &Precondition) -> UpdatePlan {
+    let mut plan = build(patch.changes(), stamp, precondition, &[]);
     let maps = maps_written(patch.changes());
     if !maps.is_empty() {
         let mut fallback_changes: Vec<Change> = patch
@@ -79,7 +108,7 @@ pub fn build_update(patch: &Patch, updated_at: &str, precondition: &Precondition
         }
         plan.fallback = Some(Box::new(build(
             &fallback_changes,
-            updated_at,
+            stamp,
             precondition,
             &maps,
         )));
@@ -100,10 +129,11 @@ fn maps_written(changes: &[Change]) -> Vec<&'static str> {
     maps
 }
 
-/// One plan: `creates_maps` are maps set whole, which must not exist yet.
+/// One plan: `creates_maps` are maps set whole, which must be missing or `NULL` (a `NULL`
+/// holds no data, so replacing it loses nothing; boto3 writes Python's `None` so).
 fn build(
     changes: &[Change],
-    updated_at: &str,
+    stamp: &Stamp<'_>,
     precondition: &Precondition,
     creates_maps: &[&'static str],
 ) -> UpdatePlan {
@@ -145,8 +175,14 @@ fn build(
     }
 
     names.push(("#updatedAt".into(), UPDATED_AT.into()));
-    values.push((":updatedAt".into(), Value::S(updated_at.to_owned())));
+    values.push((":updatedAt".into(), Value::S(stamp.updated_at.to_owned())));
     sets.push("#updatedAt = :updatedAt".into());
+    names.push(("#updatedBy".into(), UPDATED_BY.into()));
+    values.push((":updatedBy".into(), Value::S(stamp.updated_by.to_owned())));
+    sets.push("#updatedBy = :updatedBy".into());
+    names.push(("#writeId".into(), WRITE_ID.into()));
+    values.push((":writeId".into(), Value::S(stamp.write_id.to_owned())));
+    sets.push("#writeId = :writeId".into());
     names.push(("#version".into(), VERSION.into()));
     values.push((":zero".into(), Value::N("0".into())));
     values.push((":one".into(), Value::N("1".into())));
@@ -178,11 +214,19 @@ fn build(
         _ => "attribute_exists(#pk)".to_owned(),
     };
     let mut condition_expression = condition_expression;
+    condition_expression.push_str(" AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)");
+    let mut null_type = false;
     for map in creates_maps {
         // The map is also set in this expression, under the name its change was given.
         if let Some((placeholder, _)) = names.iter().find(|(_, name)| name == map) {
-            condition_expression.push_str(&format!(" AND attribute_not_exists({placeholder})"));
+            condition_expression.push_str(&format!(
+                " AND (attribute_not_exists({placeholder}) OR attribute_type({placeholder}, :null))"
+            ));
+            null_type = true;
         }
+    }
+    if null_type {
+        values.push((":null".into(), Value::S("NULL".into())));
     }
 
     UpdatePlan {
@@ -192,6 +236,7 @@ fn build(
         values,
         fallback: None,
         creates_maps: creates_maps.to_vec(),
+        write_id: stamp.write_id.to_owned(),
     }
 }
 
@@ -199,6 +244,12 @@ fn build(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    const STAMP: Stamp<'static> = Stamp {
+        updated_at: "2026-11-23T10:00:00Z",
+        updated_by: "client",
+        write_id: "w1",
+    };
 
     fn set(attribute: &'static str, v: &str) -> Change {
         Change {
@@ -217,19 +268,24 @@ mod tests {
     #[test]
     fn sets_removes_stamps_and_conditions() {
         let patch = Patch::new(vec![set("forename", "Ada"), remove("title")]).unwrap();
-        let plan = build_update(&patch, "2026-11-23T10:00:00Z", &Precondition::Exists);
+        let plan = build_update(&patch, &STAMP, &Precondition::Exists);
         assert_eq!(
             plan.update_expression,
-            "SET #a0 = :a0, #updatedAt = :updatedAt, \
-             #version = if_not_exists(#version, :zero) + :one REMOVE #a1"
+            "SET #a0 = :a0, #updatedAt = :updatedAt, #updatedBy = :updatedBy, \
+             #writeId = :writeId, #version = if_not_exists(#version, :zero) + :one REMOVE #a1"
         );
-        assert_eq!(plan.condition_expression, "attribute_exists(#pk)");
+        assert_eq!(
+            plan.condition_expression,
+            "attribute_exists(#pk) AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
+        );
         assert_eq!(
             plan.names,
             [
                 ("#a0", "forename"),
                 ("#a1", "title"),
                 ("#updatedAt", "updatedAt"),
+                ("#updatedBy", "updatedBy"),
+                ("#writeId", "lastWriteId"),
                 ("#version", "version"),
                 ("#pk", "pk")
             ]
@@ -243,6 +299,8 @@ mod tests {
                     ":updatedAt".to_owned(),
                     Value::S("2026-11-23T10:00:00Z".into())
                 ),
+                (":updatedBy".to_owned(), Value::S("client".into())),
+                (":writeId".to_owned(), Value::S("w1".into())),
                 (":zero".to_owned(), Value::N("0".into())),
                 (":one".to_owned(), Value::N("1".into())),
             ]
@@ -252,18 +310,20 @@ mod tests {
     #[test]
     fn version_precondition() {
         let patch = Patch::new(vec![remove("title")]).unwrap();
-        let plan = build_update(&patch, "t", &Precondition::VersionIn(vec![7]));
+        let plan = build_update(&patch, &STAMP, &Precondition::VersionIn(vec![7]));
         assert_eq!(
             plan.condition_expression,
-            "attribute_exists(#pk) AND #version = :m0"
+            "attribute_exists(#pk) AND #version = :m0 \
+             AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
         );
         assert!(plan
             .values
             .contains(&(":m0".to_owned(), Value::N("7".into()))));
-        let plan = build_update(&patch, "t", &Precondition::VersionIn(vec![7, 9]));
+        let plan = build_update(&patch, &STAMP, &Precondition::VersionIn(vec![7, 9]));
         assert_eq!(
             plan.condition_expression,
-            "attribute_exists(#pk) AND #version IN (:m0, :m1)"
+            "attribute_exists(#pk) AND #version IN (:m0, :m1) \
+             AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
         );
     }
 
@@ -286,7 +346,7 @@ mod tests {
             },
         ])
         .unwrap();
-        let plan = build_update(&patch, "t", &Precondition::Exists);
+        let plan = build_update(&patch, &STAMP, &Precondition::Exists);
         assert!(plan.update_expression.starts_with("SET #m0.#k0 = :a0,"));
         assert!(plan.update_expression.ends_with("REMOVE #m0.#k1"));
         assert_eq!(
@@ -297,14 +357,16 @@ mod tests {
             1
         );
         // For an item without the map: create it whole, holding only the set entries, and
-        // only if it is still missing.
+        // only if it is still missing (or NULL, which holds nothing).
         let fallback = plan.fallback.expect("a fallback");
         assert_eq!(fallback.creates_maps, vec!["customFields"]);
         assert!(fallback.update_expression.starts_with("SET #a0 = :a0,"));
         assert!(!fallback.update_expression.contains("REMOVE"));
         assert_eq!(
             fallback.condition_expression,
-            "attribute_exists(#pk) AND attribute_not_exists(#a0)"
+            "attribute_exists(#pk) \
+             AND (attribute_not_exists(#writeId) OR #writeId <> :writeId) \
+             AND (attribute_not_exists(#a0) OR attribute_type(#a0, :null))"
         );
         assert_eq!(
             fallback.values[0],
@@ -387,10 +449,10 @@ mod tests {
     proptest! {
         #[test]
         fn one_clause_per_change_and_no_overlaps(patch in arb_patch()) {
-            let plan = build_update(&patch, "2026-01-01T00:00:00Z", &Precondition::Exists);
+            let plan = build_update(&patch, &STAMP, &Precondition::Exists);
             let paths = written_paths(&plan);
-            // Every change, plus updatedAt and version.
-            prop_assert_eq!(paths.len(), patch.changes().len() + 2);
+            // Every change, plus updatedAt, updatedBy, the write id and version.
+            prop_assert_eq!(paths.len(), patch.changes().len() + 4);
             for (i, a) in paths.iter().enumerate() {
                 for b in &paths[i + 1..] {
                     let overlap = a.iter().zip(b.iter()).all(|(x, y)| x == y);
@@ -405,7 +467,7 @@ mod tests {
             versions in proptest::option::of(proptest::collection::vec(0u64..1000, 1..5)),
         ) {
             let precondition = versions.map_or(Precondition::Exists, Precondition::VersionIn);
-            let plan = build_update(&patch, "t", &precondition);
+            let plan = build_update(&patch, &STAMP, &precondition);
             let text = format!("{} {}", plan.update_expression, plan.condition_expression);
             let tokens: Vec<&str> = text
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '#' || c == ':' || c == '_'))
@@ -429,8 +491,8 @@ mod tests {
         #[test]
         fn deterministic(patch in arb_patch()) {
             prop_assert_eq!(
-                build_update(&patch, "t", &Precondition::Exists),
-                build_update(&patch, "t", &Precondition::Exists)
+                build_update(&patch, &STAMP, &Precondition::Exists),
+                build_update(&patch, &STAMP, &Precondition::Exists)
             );
         }
     }

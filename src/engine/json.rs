@@ -15,7 +15,7 @@ use serde_json::Number;
 pub enum Json {
     Null,
     Bool(bool),
-    Number(Number),
+    Number(JsonNumber),
     String(String),
     Array(Vec<Json>),
     Object(Vec<(String, Json)>),
@@ -35,10 +35,127 @@ impl Json {
     }
 }
 
+/// A JSON number, and the integer its literal denotes exactly, if any.
+///
+/// serde_json reads a number with a fraction or exponent as an `f64`, which rounds:
+/// `2147483646.9999999` becomes `2147483647.0`. Whether a number is a whole one is therefore
+/// decided from its literal text (`5`, `5.0`, `5e0` and `0.5e1` are; `2147483646.9999999` is
+/// not), never from the rounded value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonNumber {
+    value: Number,
+    integer: Option<i64>,
+}
+
+impl JsonNumber {
+    /// The number as serde_json reads it (an `f64` for fractions and exponents).
+    pub fn value(&self) -> &Number {
+        &self.value
+    }
+
+    /// The integer the literal denotes exactly, when it is a whole number within `i64`.
+    pub fn integer(&self) -> Option<i64> {
+        self.integer
+    }
+}
+
 /// Parses one JSON document. Errors carry serde_json's line and column, which tells the
 /// caller where to look; they never echo the document itself.
 pub fn parse(bytes: &[u8]) -> Result<Json, serde_json::Error> {
-    serde_json::from_slice(bytes)
+    let mut json: Json = serde_json::from_slice(bytes)?;
+    let mut literals = number_literals(bytes);
+    attach_integers(&mut json, &mut literals);
+    Ok(json)
+}
+
+/// The number literals of a (valid) JSON text, in document order.
+fn number_literals(bytes: &[u8]) -> std::vec::IntoIter<&[u8]> {
+    let mut literals = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    i += if c == b'\\' { 2 } else { 1 };
+                    if c == b'"' {
+                        break;
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while bytes
+                    .get(i)
+                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    i += 1;
+                }
+                literals.push(bytes.get(start..i).unwrap_or_default());
+            }
+            _ => i += 1,
+        }
+    }
+    literals.into_iter()
+}
+
+/// Gives every number of `json` (in document order) the integer of its literal.
+fn attach_integers<'a>(json: &mut Json, literals: &mut impl Iterator<Item = &'a [u8]>) {
+    match json {
+        Json::Number(number) => {
+            number.integer = literals.next().and_then(exact_integer);
+        }
+        Json::Array(items) => {
+            for item in items {
+                attach_integers(item, literals);
+            }
+        }
+        Json::Object(members) => {
+            for (_, value) in members {
+                attach_integers(value, literals);
+            }
+        }
+        Json::Null | Json::Bool(_) | Json::String(_) => {}
+    }
+}
+
+/// The integer a JSON number literal denotes exactly, if it is a whole number within `i64`.
+fn exact_integer(literal: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(literal).ok()?;
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+    // Where the decimal point falls among `digits` once the exponent is applied.
+    let point = i64::try_from(whole.len()).ok()?.checked_add(exponent)?;
+    let mut value: i128 = 0;
+    for (index, digit) in digits.iter().enumerate() {
+        let d = i128::from(digit.checked_sub(b'0')?);
+        if i64::try_from(index).ok()? < point {
+            value = value.checked_mul(10)?.checked_add(d)?;
+            if value > i128::from(u64::MAX) {
+                return None;
+            }
+        } else if d != 0 {
+            return None;
+        }
+    }
+    // Zeros the exponent adds after the last digit.
+    let digit_count = i64::try_from(digits.len()).ok()?;
+    for _ in digit_count..point {
+        value = value.checked_mul(10)?;
+        if value > i128::from(u64::MAX) {
+            return None;
+        }
+    }
+    let value = if negative { -value } else { value };
+    i64::try_from(value).ok()
 }
 
 impl<'de> Deserialize<'de> for Json {
@@ -69,16 +186,27 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
-        Ok(Json::Number(v.into()))
+        Ok(Json::Number(JsonNumber {
+            value: v.into(),
+            integer: Some(v),
+        }))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
-        Ok(Json::Number(v.into()))
+        Ok(Json::Number(JsonNumber {
+            value: v.into(),
+            integer: i64::try_from(v).ok(),
+        }))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
         Number::from_f64(v)
-            .map(Json::Number)
+            .map(|value| {
+                Json::Number(JsonNumber {
+                    value,
+                    integer: None,
+                })
+            })
             .ok_or_else(|| E::custom("number out of range"))
     }
 
@@ -205,6 +333,56 @@ mod tests {
                 .join(",")
         );
         assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn whole_numbers_are_told_from_their_literals() {
+        let numbers = |text: &str| -> Vec<Option<i64>> {
+            let Json::Array(items) = parse(text.as_bytes()).unwrap() else {
+                panic!("not an array")
+            };
+            items
+                .iter()
+                .map(|item| match item {
+                    Json::Number(n) => n.integer(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            numbers(r#"[5, -5, 5.0, 5.000, 5e0, 0.5e1, 50E-1, 1e3, -0, 0.0]"#),
+            [5, -5, 5, 5, 5, 5, 5, 1000, 0, 0].map(Some)
+        );
+        assert_eq!(
+            numbers(
+                r#"[2147483646.9999999, 5.5, 1e-1, 0.5, 1.25e1, 9223372036854775808, 1e30, -9223372036854775809]"#
+            ),
+            [None; 8]
+        );
+        assert_eq!(
+            numbers(r#"[9223372036854775807, -9223372036854775808, 9223372036854775807.0]"#),
+            [Some(i64::MAX), Some(i64::MIN), Some(i64::MAX)]
+        );
+        // Numbers inside strings are not literals; order follows the document.
+        let Json::Object(members) =
+            parse(br#"{"a": "1.5 2 \" 3", "b": [1.0, {"c": 2.50e1}], "d": 7}"#).unwrap()
+        else {
+            panic!("not an object")
+        };
+        let Json::Array(b) = &members[1].1 else {
+            panic!()
+        };
+        assert_eq!(
+            b[0],
+            Json::Number(JsonNumber {
+                value: Number::from_f64(1.0).unwrap(),
+                integer: Some(1)
+            })
+        );
+        let Json::Number(d) = &members[2].1 else {
+            panic!()
+        };
+        assert_eq!(d.integer(), Some(7));
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod text;
 pub mod validate;
 
 pub use custom_fields::{CustomKind, Definitions, FieldDefinition};
-pub use expression::{build_update, Precondition, UpdatePlan};
+pub use expression::{build_update, Precondition, Stamp, UpdatePlan};
 pub use field::{BoolForms, Clear, Field, FieldTable, Kind};
 pub use patch::{Change, Op, Patch, Target, Value};
 pub use validate::{validate, Draft, ErrorClass, FieldError, Rejection};

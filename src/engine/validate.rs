@@ -1,7 +1,6 @@
 //! Body → [`Patch`]: one pass over the request's properties against a field table, collecting
 //! every error before answering.
 
-use serde_json::Number;
 use time::{macros::format_description, Date};
 
 use super::custom_fields::{self, CustomEntry, Definitions};
@@ -365,7 +364,8 @@ fn check_integer(
 ) -> Result<i64, (ErrorClass, String)> {
     let range = || malformed(format!("The value must be an integer from {min} to {max}."));
     match value {
-        Json::Number(n) => integer_of(n)
+        Json::Number(n) => n
+            .integer()
             .filter(|v| (min..=max).contains(v))
             .ok_or_else(range),
         Json::String(s) if digit_string => {
@@ -389,17 +389,6 @@ fn check_integer(
             other.type_name()
         ))),
     }
-}
-
-/// A JSON number as an i64 when it is a whole number in range (`5` and `5.0` alike).
-fn integer_of(n: &Number) -> Option<i64> {
-    if let Some(v) = n.as_i64() {
-        return Some(v);
-    }
-    let f = n.as_f64()?;
-    // Whole, and inside i64's range: -2^63 is, 2^63 is not.
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
 #[cfg(test)]

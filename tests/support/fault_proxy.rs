@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP/1.1 proxy in front of DynamoDB Local, on 127.0.0.1: the SDK talks
 //! to it as to DynamoDB, and a test decides, per DynamoDB operation, whether requests pass,
-//! are throttled, fail with a 500, hang, or lose their connection. It counts every attempt.
+//! are throttled, fail with a 500, hang, or lose their connection, and whether a request that
+//! DynamoDB Local carried out gets its reply lost, late or truncated. It counts every attempt.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,13 +23,22 @@ pub enum Fault {
     Hang,
     /// Never forwarded; the connection is closed without an answer.
     Drop,
+    /// Forwarded (DynamoDB Local carries it out), then the connection is closed without the
+    /// reply: a write that committed and whose answer was lost.
+    LoseReply,
+    /// Forwarded, and the reply held back this long before it is passed on (past the SDK's
+    /// attempt timeout, the SDK has given up on it by then).
+    DelayReply(Duration),
+    /// Forwarded, and only the first half of the reply's body passed on, under a
+    /// `Content-Length` saying so: an unparsable reply to a request that was carried out.
+    Truncate,
 }
 
 #[derive(Default)]
 struct State {
-    /// Per operation (`UpdateItem`, `GetItem`, `Query`, …): the fault, and for how many more
-    /// requests (`None`: for all).
-    rules: HashMap<String, (Fault, Option<usize>)>,
+    /// Per operation (`UpdateItem`, `GetItem`, `Query`, …): how many requests pass before the
+    /// fault applies, the fault, and for how many requests (`None`: for all).
+    rules: HashMap<String, (usize, Fault, Option<usize>)>,
     seen: HashMap<String, usize>,
 }
 
@@ -65,11 +75,16 @@ impl FaultProxy {
 
     /// Applies `fault` to the next `count` requests of `operation` (all of them for `None`).
     pub fn inject(&self, operation: &str, fault: Fault, count: Option<usize>) {
+        self.inject_after(operation, 0, fault, count);
+    }
+
+    /// Lets `pass` requests of `operation` through, then applies `fault` to `count` of them.
+    pub fn inject_after(&self, operation: &str, pass: usize, fault: Fault, count: Option<usize>) {
         self.state
             .lock()
             .expect("proxy state")
             .rules
-            .insert(operation.to_owned(), (fault, count));
+            .insert(operation.to_owned(), (pass, fault, count));
     }
 
     /// How many requests of `operation` reached the proxy.
@@ -87,8 +102,12 @@ impl FaultProxy {
         let mut state = self.state.lock().expect("proxy state");
         *state.seen.entry(operation.to_owned()).or_default() += 1;
         match state.rules.get_mut(operation) {
-            Some((fault, None)) => *fault,
-            Some((fault, Some(left))) if *left > 0 => {
+            Some((pass, _, _)) if *pass > 0 => {
+                *pass -= 1;
+                Fault::Pass
+            }
+            Some((_, fault, None)) => *fault,
+            Some((_, fault, Some(left))) if *left > 0 => {
                 *left -= 1;
                 *fault
             }
@@ -105,8 +124,9 @@ impl FaultProxy {
             let operation = header(&head, "x-amz-target")
                 .and_then(|t| t.rsplit('.').next().map(str::to_owned))
                 .unwrap_or_default();
-            match self.decide(&operation) {
-                Fault::Pass => {
+            let fault = self.decide(&operation);
+            match fault {
+                Fault::Pass | Fault::LoseReply | Fault::DelayReply(_) | Fault::Truncate => {
                     let mut upstream = BufReader::new(TcpStream::connect(&self.upstream).await?);
                     upstream.get_mut().write_all(head.as_bytes()).await?;
                     upstream.get_mut().write_all(&body).await?;
@@ -114,6 +134,18 @@ impl FaultProxy {
                     else {
                         return Ok(());
                     };
+                    match fault {
+                        Fault::LoseReply => return Ok(()),
+                        Fault::DelayReply(delay) => tokio::time::sleep(delay).await,
+                        Fault::Truncate => {
+                            let half = &response_body[..response_body.len() / 2];
+                            let head = with_content_length(&response_head, half.len());
+                            client.get_mut().write_all(head.as_bytes()).await?;
+                            client.get_mut().write_all(half).await?;
+                            continue;
+                        }
+                        _ => {}
+                    }
                     client.get_mut().write_all(response_head.as_bytes()).await?;
                     client.get_mut().write_all(&response_body).await?;
                 }
@@ -156,6 +188,26 @@ async fn respond(
         body.len()
     );
     stream.write_all(response.as_bytes()).await
+}
+
+/// A response head with its `Content-Length` (and any CRC32 checksum, which would no longer
+/// match) replaced.
+fn with_content_length(head: &str, length: usize) -> String {
+    let mut lines: Vec<String> = head
+        .split("\r\n")
+        .filter(|line| {
+            let name = line.split(':').next().unwrap_or("").trim();
+            !name.eq_ignore_ascii_case("content-length")
+                && !name.eq_ignore_ascii_case("x-amz-crc32")
+        })
+        .map(str::to_owned)
+        .collect();
+    // The head ends with an empty line (two empty elements after the split).
+    while lines.last().is_some_and(String::is_empty) {
+        lines.pop();
+    }
+    lines.push(format!("Content-Length: {length}"));
+    format!("{}\r\n\r\n", lines.join("\r\n"))
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {

@@ -46,6 +46,10 @@ pub const V1_NULLABLE: &[&str] = &[
     "department",
 ];
 
+/// The attributes every update stamps besides the fields it was given (the time, the
+/// principal and the request's write id).
+pub const STAMPED: &[&str] = &["updatedAt", "updatedBy", "lastWriteId"];
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -180,9 +184,14 @@ impl TestEnv {
 
     /// Sends a raw event through the function's event adapter, as the Lambda runtime would.
     pub async fn send(&self, event: &Event) -> Reply {
+        self.send_with_context(event, Context::default()).await
+    }
+
+    /// Sends a raw event with an invocation context (its deadline, request id).
+    pub async fn send_with_context(&self, event: &Event, context: Context) -> Reply {
         let request: LambdaRequest = serde_json::from_value(event.json.clone())
             .expect("the fixture is not an API Gateway event");
-        let response = handle_event(&self.app, request, Context::default()).await;
+        let response = handle_event(&self.app, request, context).await;
         Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
     }
 

@@ -1,0 +1,82 @@
+//! One deadline per request, taken from the invocation's: every DynamoDB call of a request
+//! shares it, and it ends [`Deadline::MARGIN`] before Lambda would stop the invocation, so the
+//! caller gets a 503 with `Retry-After` rather than API Gateway's bare 5xx.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+/// The time left for answering after the last DynamoDB call may end.
+pub const MARGIN: Duration = Duration::from_secs(1);
+
+/// When the request's DynamoDB calls must have ended; `None` when the invocation names no
+/// deadline (a test or a local tool calling the handler directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(Option<Instant>);
+
+/// The deadline passed before a call ended; the call was abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request's deadline passed")]
+pub struct Expired;
+
+impl Deadline {
+    /// No deadline.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// From the invocation's deadline in milliseconds since the Unix epoch (the Lambda
+    /// context's `deadline`; 0 when there is none), less [`MARGIN`].
+    pub fn from_invocation(deadline_ms: u64) -> Deadline {
+        if deadline_ms == 0 {
+            return Deadline::NONE;
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(MARGIN);
+        Deadline(Some(Instant::now() + left))
+    }
+
+    /// Runs `call`, abandoning it when the deadline passes first (or has passed already).
+    pub async fn run<F: Future>(&self, call: F) -> Result<F::Output, Expired> {
+        match self.0 {
+            None => Ok(call.await),
+            Some(at) if at <= Instant::now() => Err(Expired),
+            Some(at) => tokio::time::timeout_at(at, call).await.map_err(|_| Expired),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_without_an_invocation_deadline() {
+        assert_eq!(Deadline::from_invocation(0), Deadline::NONE);
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_refuses_before_calling() {
+        let past = Deadline::from_invocation(1);
+        let mut called = false;
+        let result = past
+            .run(async {
+                called = true;
+            })
+            .await;
+        assert_eq!(result, Err(Expired));
+        assert!(!called);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_past_the_deadline_is_abandoned() {
+        let soon = Deadline(Some(Instant::now() + Duration::from_millis(50)));
+        let slow = soon.run(tokio::time::sleep(Duration::from_secs(5))).await;
+        assert_eq!(slow, Err(Expired));
+        let quick = Deadline(Some(Instant::now() + Duration::from_secs(5)))
+            .run(async { 7 })
+            .await;
+        assert_eq!(quick, Ok(7));
+    }
+}
