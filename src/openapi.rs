@@ -233,12 +233,13 @@ fn operation(dialect: &Dialect) -> Json {
             json!({"WWW-Authenticate": header("The challenge.", json!({"type": "string", "const": BASIC_CHALLENGE}))}))),
         ("403", problem_response("The credentials lack the scope, or may not act for the customer.", style, false, json!({}))),
         ("404", problem_response("No such person for this customer.", style, false, json!({}))),
+        ("409", problem_response("The stored record holds an attribute another tool wrote in a type this service cannot update without losing data (customFields not a map, version not a number); nothing was written.", style, false, json!({}))),
         ("412", problem_response("If-Match did not match; the current ETag is given.", style, false,
             json!({"ETag": header("The current version.", json!({"type": "string"}))}))),
         ("413", problem_response(&format!("The body is larger than {MAX_BODY_BYTES} bytes, or the record would exceed the store's item size."), style, false, json!({}))),
         ("415", problem_response("The body is not sent as JSON.", style, false, json!({}))),
         ("500", problem_response("An unexpected error; quote the requestId.", style, false, json!({}))),
-        ("503", problem_response("The store is busy or unavailable; retry after Retry-After.", style, false,
+        ("503", problem_response("The store is busy or unavailable, or the request's deadline passed; retry after Retry-After.", style, false,
             json!({"Retry-After": header("Seconds to wait.", json!({"type": "integer"}))}))),
     ];
     for (status, response) in entries {
