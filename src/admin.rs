@@ -24,6 +24,8 @@ pub const DEMO_V1_PERSON: &str = "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c";
 /// The demo API client and its secret (the seed's example credentials).
 pub const DEMO_CLIENT_ID: &str = "beqa4api";
 pub const DEMO_CLIENT_SECRET: &str = "beqa4api";
+/// The demo client whose secret is generated (a SHA-256-stored `ppsk_…` secret) at seeding.
+pub const DEMO_GENERATED_CLIENT_ID: &str = "demo-generated";
 
 /// The demo Persons v2 person.
 pub const DEMO_V2_PERSON: i32 = 16;
@@ -251,12 +253,27 @@ pub const DEMO_FIELD_DEFINITIONS: &[(i64, &str, &[&str])] = &[
 ];
 
 /// Writes the demo records (CONTRACT §8), replacing earlier copies.
-pub async fn seed_demo(client: &Client, persons: &str, clients: &str) -> Result<(), AdminError> {
+/// Writes the demo data; returns the secret generated for [`DEMO_GENERATED_CLIENT_ID`].
+pub async fn seed_demo(
+    client: &Client,
+    persons: &str,
+    clients: &str,
+) -> Result<String, AdminError> {
     create_client(
         client,
         clients,
         DEMO_CLIENT_ID,
         DEMO_CLIENT_SECRET,
+        &[DEMO_CUSTOMER],
+        &[WRITE_SCOPE.to_owned()],
+    )
+    .await?;
+    let generated = crate::clients::generate_secret();
+    create_client(
+        client,
+        clients,
+        DEMO_GENERATED_CLIENT_ID,
+        &generated,
         &[DEMO_CUSTOMER],
         &[WRITE_SCOPE.to_owned()],
     )
@@ -268,7 +285,7 @@ pub async fn seed_demo(client: &Client, persons: &str, clients: &str) -> Result<
     for item in [demo_v1_person(), demo_v2_person()] {
         put_item(client, persons, item).await?;
     }
-    Ok(())
+    Ok(generated)
 }
 
 /// Parses a person id as either dialect writes it: a UUID, or a positive int32.

@@ -1,10 +1,16 @@
 //! Who is calling, and which customers they may act for (CONTRACT §3).
 //!
 //! Two ways in:
-//! - **HTTP Basic** (`client-id:secret`), verified against the client's argon2id hash in the
-//!   clients table. An unknown or disabled client costs the same argon2 verification as a
-//!   wrong secret, so timing tells nothing of which ids exist. Successes are cached in the warm
-//!   container for [`CACHE_TTL`], keyed by a SHA-256 of the whole header; failures never are.
+//! - **HTTP Basic** (`client-id:secret`), verified against the client's hash in the clients
+//!   table: a SHA-256 for generated secrets ([`crate::secrets`], microseconds), argon2id for
+//!   secrets people chose. Which is used follows the presented secret's form, never the stored
+//!   client, and an unknown, disabled or hashless client is verified against a dummy of that
+//!   same kind, so timing tells nothing of which ids exist. argon2id refusals are answered at
+//!   the time the costliest accepted hash would take ([`MAX_ARGON2_UNITS`]), so the stored
+//!   hash's parameters do not show either; a successful verification of a hash with other
+//!   parameters re-hashes it with the deployment's. Successes are cached in the warm container
+//!   for [`CACHE_TTL`], keyed by a SHA-256 of the credential (whatever the header's form);
+//!   failures never are.
 //! - **A JWT verified by API Gateway** (HTTP API `authorizer.jwt`, REST API
 //!   `authorizer.claims`): the principal is its `client_id` (else `sub`) claim, its scopes the
 //!   token's, its customers those of its clients-table entry. A `Bearer` header without such a
@@ -20,11 +26,13 @@ use lambda_http::http::{header, HeaderMap};
 use lambda_http::request::RequestContext;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
+use tokio::time::sleep;
 
 use crate::clients::{
-    ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
+    hash_password, ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
 };
 use crate::problem::ApiError;
+use crate::secrets;
 use crate::store::CustomerId;
 
 /// The scope both routes require.
@@ -33,8 +41,12 @@ pub const WRITE_SCOPE: &str = "contacts:persons:write";
 /// How long a successful verification is reused in a warm container.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// The most verifications kept; past that, expired ones go, then all.
+/// The most verifications kept, and the most bytes they may hold; past either, expired
+/// entries go first, then the ones closest to expiry, one at a time.
 const CACHE_CAPACITY: usize = 1024;
+const CACHE_MAX_BYTES: usize = 512 * 1024;
+/// The most entries one principal may hold, so no client can crowd the others out.
+const CACHE_PER_PRINCIPAL: usize = 4;
 
 /// The hash verified when the client is unknown, disabled or has no usable hash, so that
 /// every refusal costs one argon2id verification with the parameters real hashes use. It is
@@ -42,11 +54,60 @@ const CACHE_CAPACITY: usize = 1024;
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0";
 
+/// Compared against when the presented secret has the generated form but the client is
+/// unknown, disabled or has no SHA-256 hash: the digest of nothing anyone holds.
+const DUMMY_DIGEST: [u8; 32] = [0x5a; 32];
+
 /// Stored hashes asking for more than this are refused rather than computed (a bound on the
-/// memory and time one request can cost).
+/// memory and time one request can cost): at most 64 MiB, 4 lanes, and at most
+/// [`MAX_ARGON2_UNITS`] of work.
 const MAX_HASH_MEMORY_KIB: u32 = 64 * 1024;
-const MAX_HASH_PASSES: u32 = 8;
 const MAX_HASH_LANES: u32 = 4;
+
+/// The work of the costliest argon2id hash accepted, in KiB × passes (what one verification
+/// computes, whatever its lanes, on one thread): RFC 9106's second recommended option,
+/// m = 64 MiB and t = 3, which is also argon2-cffi's default.
+pub const MAX_ARGON2_UNITS: u64 = 64 * 1024 * 3;
+
+/// The work of a verification at the deployment's own parameters (argon2's defaults).
+const OWN_ARGON2_UNITS: u64 = 19 * 1024 * 2;
+
+/// Which Basic secrets a deployment accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthPolicy {
+    /// Secrets people chose (argon2id hashes). Off, only generated secrets and JWT principals
+    /// are accepted, and no request ever computes argon2id.
+    pub accept_passwords: bool,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            accept_passwords: true,
+        }
+    }
+}
+
+/// The environment variable that refuses argon2id secrets: `PASSWORD_SECRETS=refuse`.
+pub const PASSWORD_SECRETS_ENV: &str = "PASSWORD_SECRETS";
+
+impl AuthPolicy {
+    /// From `PASSWORD_SECRETS` (`accept`, the default, or `refuse`).
+    pub fn from_env() -> Result<AuthPolicy, String> {
+        match std::env::var(PASSWORD_SECRETS_ENV)
+            .as_deref()
+            .map(str::trim)
+        {
+            Err(_) | Ok("") | Ok("accept") => Ok(AuthPolicy::default()),
+            Ok("refuse") => Ok(AuthPolicy {
+                accept_passwords: false,
+            }),
+            Ok(_) => Err(format!(
+                "{PASSWORD_SECRETS_ENV} must be 'accept' or 'refuse'"
+            )),
+        }
+    }
+}
 
 /// The customers a principal may act for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,50 +235,128 @@ fn split_scopes(scope: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Verifies `secret` against a PHC string in constant time; false for a hash that does not
-/// parse, is not argon2id, or asks for more than the bounds allow.
-fn verify_secret(secret: &str, phc: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(phc) else {
-        return false;
-    };
+/// A stored argon2id hash within the bounds, and the work verifying it takes.
+fn argon2_within_bounds(phc: &str) -> Option<(PasswordHash<'_>, u64)> {
+    let hash = PasswordHash::new(phc).ok()?;
     if hash.algorithm.as_str() != "argon2id" {
-        return false;
+        return None;
     }
-    let within_bounds = argon2::Params::try_from(&hash).is_ok_and(|p| {
-        p.m_cost() <= MAX_HASH_MEMORY_KIB
-            && p.t_cost() <= MAX_HASH_PASSES
-            && p.p_cost() <= MAX_HASH_LANES
-    });
-    within_bounds
-        && Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok()
+    let params = argon2::Params::try_from(&hash).ok()?;
+    let units = u64::from(params.m_cost()) * u64::from(params.t_cost());
+    (params.m_cost() <= MAX_HASH_MEMORY_KIB
+        && params.p_cost() <= MAX_HASH_LANES
+        && units <= MAX_ARGON2_UNITS)
+        .then_some((hash, units))
 }
 
-/// Verifies a Basic login against what the directory holds for that id: always exactly one
-/// argon2id verification, whatever the outcome.
-pub fn check_basic(secret: &str, client: Option<&ApiClient>) -> bool {
-    let usable = client.filter(|c| c.enabled);
-    let hash = usable
-        .and_then(|c| c.secret_hash.as_deref())
-        .filter(|h| PasswordHash::new(h).is_ok())
-        .unwrap_or(DUMMY_HASH);
-    let verified = verify_secret(secret, hash);
-    verified && hash != DUMMY_HASH && usable.is_some()
+/// The outcome of checking a Basic secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    pub accepted: bool,
+    /// The work of the argon2id verification computed, if one was.
+    pub argon2_units: Option<u64>,
+    /// Accepted against an argon2id hash with other parameters than the deployment's.
+    pub needs_rehash: bool,
 }
 
-/// Successful verifications, by SHA-256 of what was verified ([`cache_key`]).
+/// Verifies a Basic secret against what the directory holds for that id. The kind of
+/// verification follows the secret's form: a generated secret costs one SHA-256, anything else
+/// exactly one argon2id verification (unless the policy refuses such secrets: then none),
+/// whether the client exists, is enabled, or has a hash of that kind.
+pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy) -> Checked {
+    let stored = client
+        .filter(|c| c.enabled)
+        .and_then(|c| c.secret_hash.as_deref());
+    if secrets::is_generated(secret) {
+        let real = stored.and_then(secrets::stored_digest);
+        let verified = secrets::verify(secret, real.as_ref().unwrap_or(&DUMMY_DIGEST));
+        return Checked {
+            accepted: verified && real.is_some(),
+            argon2_units: None,
+            needs_rehash: false,
+        };
+    }
+    if !policy.accept_passwords {
+        return Checked {
+            accepted: false,
+            argon2_units: None,
+            needs_rehash: false,
+        };
+    }
+    let real = stored.and_then(argon2_within_bounds);
+    let is_real = real.is_some();
+    let (hash, units) = match real {
+        Some(found) => found,
+        None => match PasswordHash::new(DUMMY_HASH) {
+            Ok(dummy) => (dummy, OWN_ARGON2_UNITS),
+            Err(_) => {
+                return Checked {
+                    accepted: false,
+                    argon2_units: None,
+                    needs_rehash: false,
+                }
+            }
+        },
+    };
+    let verified = Argon2::default()
+        .verify_password(secret.as_bytes(), &hash)
+        .is_ok();
+    let own_parameters = hash.params.iter().eq(PasswordHash::new(DUMMY_HASH)
+        .map(|d| d.params)
+        .unwrap_or_default()
+        .iter());
+    Checked {
+        accepted: verified && is_real,
+        argon2_units: Some(units),
+        needs_rehash: verified && is_real && !own_parameters,
+    }
+}
+
+/// How much slower, per unit of work, the costliest accepted hash verifies than the
+/// deployment's own: 64 MiB of memory is allocated, faulted in and walked with more cache
+/// misses than 19 MiB. Measured by `make bench` (benches/auth.rs, "401 timing"): 1.4–1.7 here.
+const LARGE_HASH_SLOWDOWN: f64 = 1.4;
+
+/// How long a refusal waits after an argon2id verification of `units` work that took
+/// `took`: until the costliest accepted hash would have finished, at the same speed. The
+/// wait is a timer, not work: it costs no CPU.
+pub fn refusal_padding(took: Duration, units: u64) -> Duration {
+    if units == 0 || units >= MAX_ARGON2_UNITS {
+        return Duration::ZERO;
+    }
+    let scale = MAX_ARGON2_UNITS as f64 / units as f64 * LARGE_HASH_SLOWDOWN;
+    took.mul_f64(scale).saturating_sub(took)
+}
+
+/// Successful verifications, by SHA-256 of what was verified ([`cache_key`]). Bounded in
+/// entries, in bytes, and per principal.
 #[derive(Default)]
 pub struct VerificationCache {
-    entries: HashMap<[u8; 32], (Instant, Principal)>,
+    entries: HashMap<[u8; 32], CacheEntry>,
+    bytes: usize,
+}
+
+struct CacheEntry {
+    expires: Instant,
+    principal: Principal,
+    bytes: usize,
+}
+
+/// What an entry holds, roughly, in bytes.
+fn entry_bytes(principal: &Principal) -> usize {
+    const FIXED: usize = 32 + std::mem::size_of::<CacheEntry>() + 16;
+    FIXED
+        + principal.id.len()
+        + principal.scopes.iter().map(|s| s.len() + 24).sum::<usize>()
+        + principal.customers.len() * 8
 }
 
 impl VerificationCache {
     pub fn get(&mut self, key: &[u8; 32], now: Instant) -> Option<Principal> {
         match self.entries.get(key) {
-            Some((expires, principal)) if *expires > now => Some(principal.clone()),
+            Some(entry) if entry.expires > now => Some(entry.principal.clone()),
             Some(_) => {
-                self.entries.remove(key);
+                self.remove(key);
                 None
             }
             None => None,
@@ -225,18 +364,80 @@ impl VerificationCache {
     }
 
     pub fn put(&mut self, key: [u8; 32], principal: Principal, now: Instant) {
-        if self.entries.len() >= CACHE_CAPACITY {
-            self.entries.retain(|_, (expires, _)| *expires > now);
-            if self.entries.len() >= CACHE_CAPACITY {
-                self.entries.clear();
+        let bytes = entry_bytes(&principal);
+        if bytes > CACHE_MAX_BYTES / 4 {
+            return;
+        }
+        self.remove(&key);
+        // One principal holds at most a few entries: its own oldest make room.
+        let mut own: Vec<([u8; 32], Instant)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.principal.id == principal.id)
+            .map(|(k, e)| (*k, e.expires))
+            .collect();
+        if own.len() >= CACHE_PER_PRINCIPAL {
+            own.sort_by_key(|(_, expires)| *expires);
+            for (k, _) in own.iter().take(own.len() + 1 - CACHE_PER_PRINCIPAL) {
+                self.remove(k);
             }
         }
-        self.entries.insert(key, (now + CACHE_TTL, principal));
+        if self.entries.len() >= CACHE_CAPACITY || self.bytes + bytes > CACHE_MAX_BYTES {
+            let expired: Vec<[u8; 32]> = self
+                .entries
+                .iter()
+                .filter(|(_, e)| e.expires <= now)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in &expired {
+                self.remove(k);
+            }
+        }
+        while self.entries.len() >= CACHE_CAPACITY || self.bytes + bytes > CACHE_MAX_BYTES {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+        self.bytes += bytes;
+        self.entries.insert(
+            key,
+            CacheEntry {
+                expires: now + CACHE_TTL,
+                principal,
+                bytes,
+            },
+        );
+    }
+
+    fn remove(&mut self, key: &[u8; 32]) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.bytes = self.bytes.saturating_sub(entry.bytes);
+        }
+    }
+
+    /// How many entries, and how many bytes they hold.
+    pub fn usage(&self) -> (usize, usize) {
+        (self.entries.len(), self.bytes)
     }
 }
 
-/// The cache key for what was verified: `kind` ("basic" for a whole Authorization header)
-/// and the material, hashed together.
+/// The cache key of a Basic credential.
+pub fn basic_cache_key(client_id: &str, secret: &str) -> [u8; 32] {
+    let mut material = Vec::with_capacity(client_id.len() + secret.len() + 1);
+    material.extend_from_slice(client_id.as_bytes());
+    material.push(b':');
+    material.extend_from_slice(secret.as_bytes());
+    cache_key("basic", &material)
+}
+
+/// The cache key for what was verified: `kind` ("basic" for a Basic credential) and the
+/// material, hashed together.
 pub fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(kind.as_bytes());
@@ -249,6 +450,7 @@ pub fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
 pub struct Authenticator<D = ClientDirectory> {
     directory: D,
     cache: Mutex<VerificationCache>,
+    policy: AuthPolicy,
 }
 
 /// How an authentication attempt ended, for tests and metrics.
@@ -263,7 +465,14 @@ impl<D: ClientLookup> Authenticator<D> {
         Authenticator {
             directory,
             cache: Mutex::new(VerificationCache::default()),
+            policy: AuthPolicy::default(),
         }
+    }
+
+    /// Accepts the Basic secrets `policy` allows.
+    pub fn with_policy(mut self, policy: AuthPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The principal behind a request.
@@ -279,11 +488,9 @@ impl<D: ClientLookup> Authenticator<D> {
             None => Err(ApiError::Unauthenticated(refusal::NONE)),
             Some(Credentials::Bearer) => Err(ApiError::Unauthenticated(refusal::BEARER)),
             Some(Credentials::Basic { client_id, secret }) => {
-                let header = headers
-                    .get(header::AUTHORIZATION)
-                    .map(|v| v.as_bytes())
-                    .unwrap_or_default();
-                let key = cache_key("basic", header);
+                // The credential itself, not the header: one entry whatever the scheme's case,
+                // the spaces or the base64 padding.
+                let key = basic_cache_key(&client_id, &secret);
                 if let Some(principal) = self.cached(&key) {
                     return Ok((principal, Source::Cache));
                 }
@@ -292,12 +499,20 @@ impl<D: ClientLookup> Authenticator<D> {
                     .find(&client_id)
                     .await
                     .map_err(directory_error)?;
-                if !check_basic(&secret, client.as_ref()) {
-                    return Err(ApiError::Unauthenticated(refusal::REJECTED));
-                }
-                let Some(client) = client else {
-                    return Err(ApiError::Unauthenticated(refusal::REJECTED));
+                let started = Instant::now();
+                let checked = check_basic(&secret, client.as_ref(), self.policy);
+                let client = match client {
+                    Some(client) if checked.accepted => client,
+                    _ => {
+                        if let Some(units) = checked.argon2_units {
+                            sleep(refusal_padding(started.elapsed(), units)).await;
+                        }
+                        return Err(ApiError::Unauthenticated(refusal::REJECTED));
+                    }
                 };
+                if checked.needs_rehash {
+                    self.rehash(&client, &secret).await;
+                }
                 let principal = Principal {
                     id: client.id,
                     scopes: client.scopes,
@@ -348,6 +563,17 @@ impl<D: ClientLookup> Authenticator<D> {
             },
             source,
         ))
+    }
+
+    /// Replaces an accepted argon2id hash of other parameters by one with the deployment's,
+    /// so every stored hash comes to cost the same (best effort: a failure is logged).
+    async fn rehash(&self, client: &ApiClient, secret: &str) {
+        let (Some(old), Ok(new)) = (client.secret_hash.as_deref(), hash_password(secret)) else {
+            return;
+        };
+        if let Err(error) = self.directory.replace_hash(&client.id, old, &new).await {
+            tracing::warn!(principal = %client.id, reason = %error, "re-hashing a secret failed");
+        }
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
@@ -461,36 +687,93 @@ mod tests {
         }
     }
 
+    fn accepted(secret: &str, client: Option<&ApiClient>) -> bool {
+        check_basic(secret, client, AuthPolicy::default()).accepted
+    }
+
     #[test]
     fn basic_verification() {
         let hash = crate::clients::hash_secret("right").unwrap();
-        assert!(check_basic(
+        assert!(accepted("right", Some(&client(Some(hash.clone()), true))));
+        assert!(!accepted("wrong", Some(&client(Some(hash.clone()), true))));
+        assert!(!accepted("right", Some(&client(Some(hash), false))));
+        assert!(!accepted("right", Some(&client(None, true))));
+        assert!(!accepted("right", None));
+        assert!(!accepted("", Some(&client(Some("not a phc".into()), true))));
+    }
+
+    #[test]
+    fn the_verification_follows_the_presented_secret_not_the_stored_client() {
+        let generated = secrets::generate();
+        let sha = crate::clients::hash_secret(&generated).unwrap();
+        let argon = crate::clients::hash_password("right").unwrap();
+        let policy = AuthPolicy::default();
+        // A generated-form secret: one SHA-256, whatever is stored.
+        for stored in [Some(sha.clone()), Some(argon.clone()), None] {
+            let checked = check_basic(&generated, Some(&client(stored.clone(), true)), policy);
+            assert_eq!(checked.argon2_units, None);
+            assert_eq!(checked.accepted, stored.as_deref() == Some(sha.as_str()));
+        }
+        assert_eq!(check_basic(&generated, None, policy).argon2_units, None);
+        // Anything else: one argon2id verification, whatever is stored.
+        for stored in [Some(sha.clone()), Some(argon.clone()), None] {
+            let checked = check_basic("right", Some(&client(stored.clone(), true)), policy);
+            assert_eq!(checked.argon2_units, Some(OWN_ARGON2_UNITS));
+            assert_eq!(checked.accepted, stored.as_deref() == Some(argon.as_str()));
+            assert!(!checked.needs_rehash);
+        }
+        // Refusing passwords: no argon2id at all.
+        let refuse = AuthPolicy {
+            accept_passwords: false,
+        };
+        let checked = check_basic("right", Some(&client(Some(argon), true)), refuse);
+        assert_eq!((checked.accepted, checked.argon2_units), (false, None));
+        assert!(check_basic(&generated, Some(&client(Some(sha), true)), refuse).accepted);
+    }
+
+    #[test]
+    fn foreign_parameters_are_accepted_within_bounds_and_marked_for_rehash() {
+        let params = argon2::Params::new(64 * 1024, 3, 4, None).unwrap();
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = password_hash::SaltString::generate(&mut password_hash::rand_core::OsRng);
+        let foreign = password_hash::PasswordHasher::hash_password(&argon, b"right", &salt)
+            .unwrap()
+            .to_string();
+        let checked = check_basic(
             "right",
-            Some(&client(Some(hash.clone()), true))
-        ));
-        assert!(!check_basic(
+            Some(&client(Some(foreign.clone()), true)),
+            AuthPolicy::default(),
+        );
+        assert!(checked.accepted && checked.needs_rehash);
+        assert_eq!(checked.argon2_units, Some(MAX_ARGON2_UNITS));
+        let wrong = check_basic(
             "wrong",
-            Some(&client(Some(hash.clone()), true))
-        ));
-        assert!(!check_basic("right", Some(&client(Some(hash), false))));
-        assert!(!check_basic("right", Some(&client(None, true))));
-        assert!(!check_basic("right", None));
-        assert!(!check_basic(
-            "",
-            Some(&client(Some("not a phc".into()), true))
-        ));
+            Some(&client(Some(foreign), true)),
+            AuthPolicy::default(),
+        );
+        assert!(!wrong.accepted && !wrong.needs_rehash);
+        // Refusals end when the costliest accepted hash would have.
+        assert_eq!(
+            refusal_padding(Duration::from_millis(10), MAX_ARGON2_UNITS),
+            Duration::ZERO
+        );
+        let padded = refusal_padding(Duration::from_millis(10), OWN_ARGON2_UNITS);
+        let expected = Duration::from_millis(10)
+            .mul_f64(MAX_ARGON2_UNITS as f64 / OWN_ARGON2_UNITS as f64 * LARGE_HASH_SLOWDOWN)
+            - Duration::from_millis(10);
+        assert_eq!(padded, expected);
     }
 
     #[test]
     fn oversized_or_foreign_hashes_are_refused() {
-        assert!(!verify_secret(
-            "x",
-            "$argon2id$v=19$m=1048576,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0"
-        ));
-        assert!(!verify_secret(
-            "x",
-            "$argon2i$v=19$m=19456,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0"
-        ));
+        for phc in [
+            "$argon2id$v=19$m=1048576,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0",
+            "$argon2id$v=19$m=65536,t=4,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0",
+            "$argon2id$v=19$m=19456,t=2,p=8$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0",
+            "$argon2i$v=19$m=19456,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0",
+        ] {
+            assert!(argon2_within_bounds(phc).is_none(), "{phc}");
+        }
     }
 
     #[test]
@@ -519,9 +802,63 @@ mod tests {
         assert_eq!(cache.get(&[1; 32], now + CACHE_TTL), None);
         for i in 0..(CACHE_CAPACITY + 10) {
             let key = cache_key("k", &i.to_le_bytes());
-            cache.put(key, principal.clone(), now);
+            let one = Principal {
+                id: format!("p{i}"),
+                ..principal.clone()
+            };
+            cache.put(key, one, now);
         }
         assert!(cache.entries.len() <= CACHE_CAPACITY);
+        assert!(cache.bytes <= CACHE_MAX_BYTES);
+    }
+
+    #[test]
+    fn one_principal_cannot_crowd_out_the_others() {
+        let mut cache = VerificationCache::default();
+        let now = Instant::now();
+        let others: Vec<[u8; 32]> = (0..50)
+            .map(|i| {
+                let key = cache_key("other", &[i]);
+                let principal = Principal {
+                    id: format!("other-{i}"),
+                    scopes: vec![WRITE_SCOPE.into()],
+                    customers: vec![CustomerId(1)],
+                };
+                cache.put(key, principal, now);
+                key
+            })
+            .collect();
+        let greedy = Principal {
+            id: "greedy".into(),
+            scopes: vec![WRITE_SCOPE.into()],
+            customers: (0..1000).map(CustomerId).collect(),
+        };
+        for i in 0..10_000u32 {
+            cache.put(cache_key("greedy", &i.to_le_bytes()), greedy.clone(), now);
+        }
+        for key in &others {
+            assert!(cache.get(key, now).is_some(), "another client was evicted");
+        }
+        let (entries, bytes) = cache.usage();
+        assert!(entries <= 50 + CACHE_PER_PRINCIPAL);
+        assert!(bytes <= CACHE_MAX_BYTES);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes() {
+        let mut cache = VerificationCache::default();
+        let now = Instant::now();
+        for i in 0..2_000u32 {
+            let principal = Principal {
+                id: format!("client-{i}"),
+                scopes: vec![WRITE_SCOPE.into()],
+                customers: (0..500).map(CustomerId).collect(),
+            };
+            cache.put(cache_key("b", &i.to_le_bytes()), principal, now);
+        }
+        let (entries, bytes) = cache.usage();
+        assert!(bytes <= CACHE_MAX_BYTES, "{bytes}");
+        assert!(entries < 2_000);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use argon2::{Argon2, PasswordHasher};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use password_hash::rand_core::{OsRng, RngCore};
+use password_hash::rand_core::OsRng;
 use password_hash::SaltString;
 
 use crate::store::CustomerId;
@@ -26,7 +26,8 @@ pub const MAX_CLIENT_ID_CHARS: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiClient {
     pub id: String,
-    /// A PHC-format argon2id hash; `None` for clients that authenticate only by token.
+    /// `$sha256$…` for a generated secret ([`crate::secrets`]), a PHC-format argon2id hash for
+    /// one a person chose; `None` for clients that authenticate only by token.
     pub secret_hash: Option<String>,
     pub scopes: Vec<String>,
     pub customers: Vec<CustomerId>,
@@ -41,17 +42,49 @@ pub enum DirectoryError {
     Failed(String),
 }
 
-/// The one read authentication needs: a client by id.
+/// What authentication needs of the clients table: a client by id, and replacing a verified
+/// secret's hash by one with the deployment's parameters.
 pub trait ClientLookup: Send + Sync {
     fn find(
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<ApiClient>, DirectoryError>> + Send;
+
+    /// Replaces the client's hash `old` by `new`; nothing happens if it has changed meanwhile.
+    fn replace_hash(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> impl Future<Output = Result<(), DirectoryError>> + Send {
+        let _ = (id, old, new);
+        async { Ok(()) }
+    }
 }
 
 impl ClientLookup for ClientDirectory {
     async fn find(&self, id: &str) -> Result<Option<ApiClient>, DirectoryError> {
         ClientDirectory::find(self, id).await
+    }
+
+    async fn replace_hash(&self, id: &str, old: &str, new: &str) -> Result<(), DirectoryError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(CLIENT_ID_ATTRIBUTE, AttributeValue::S(id.to_owned()))
+            .update_expression("SET #hash = :new")
+            .condition_expression("#hash = :old")
+            .expression_attribute_names("#hash", SECRET_HASH_ATTRIBUTE)
+            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
+            .expression_attribute_values(":old", AttributeValue::S(old.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(DirectoryError::Failed(crate::store::describe_sdk_error(&e))),
+        }
     }
 }
 
@@ -108,7 +141,7 @@ impl ClientDirectory {
             .set_item(Some(to_item(client)))
             .send()
             .await
-            .map_err(|e| DirectoryError::Failed(e.to_string()))?;
+            .map_err(|e| DirectoryError::Failed(crate::store::describe_sdk_error(&e)))?;
         Ok(())
     }
 
@@ -129,7 +162,7 @@ impl ClientDirectory {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(DirectoryError::Failed(e.to_string())),
+            Err(e) => Err(DirectoryError::Failed(crate::store::describe_sdk_error(&e))),
         }
     }
 }
@@ -199,20 +232,28 @@ fn to_item(client: &ApiClient) -> HashMap<String, AttributeValue> {
     item
 }
 
-/// Hashes a secret as a PHC-format argon2id string (argon2's defaults: m=19 MiB, t=2, p=1,
-/// the OWASP minimum).
+/// The stored form of a secret: SHA-256 for a generated one ([`crate::secrets`]), argon2id
+/// for any other.
 pub fn hash_secret(secret: &str) -> Result<String, password_hash::Error> {
+    if crate::secrets::is_generated(secret) {
+        Ok(crate::secrets::hash(secret))
+    } else {
+        hash_password(secret)
+    }
+}
+
+/// Hashes a secret a person chose as a PHC-format argon2id string with the deployment's
+/// parameters (argon2's defaults: m=19 MiB, t=2, p=1, the OWASP minimum).
+pub fn hash_password(secret: &str) -> Result<String, password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
     Ok(Argon2::default()
         .hash_password(secret.as_bytes(), &salt)?
         .to_string())
 }
 
-/// A new random secret: 32 bytes from the OS, as 64 hex digits.
+/// A new generated secret (see [`crate::secrets`]).
 pub fn generate_secret() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secrets::generate()
 }
 
 #[cfg(test)]
@@ -247,9 +288,13 @@ mod tests {
     }
 
     #[test]
-    fn generated_secrets_are_fresh() {
+    fn generated_secrets_are_fresh_and_hashed_fast() {
         let a = generate_secret();
-        assert_eq!(a.len(), 64);
+        assert_eq!(a.len(), crate::secrets::LENGTH);
         assert_ne!(a, generate_secret());
+        assert!(hash_secret(&a).unwrap().starts_with("$sha256$"));
+        assert!(hash_secret("chosen by a person")
+            .unwrap()
+            .starts_with("$argon2id$"));
     }
 }

@@ -20,5 +20,6 @@ pub mod openapi;
 pub mod problem;
 pub mod routing;
 pub mod sdk;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;

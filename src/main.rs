@@ -4,7 +4,7 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use person_patch::auth::Authenticator;
+use person_patch::auth::{AuthPolicy, Authenticator};
 use person_patch::clients::ClientDirectory;
 use person_patch::config::Config;
 use person_patch::entry::handle_event;
@@ -17,11 +17,12 @@ use person_patch::telemetry::MetricsSink;
 async fn main() -> Result<(), Error> {
     person_patch::telemetry::init_logging();
     let config = Config::from_env()?;
+    let policy = AuthPolicy::from_env()?;
     let sdk_config = SdkSettings::default().load().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
     let app = App::new(
         DynamoPersonStore::new(client.clone(), config.persons_table),
-        Authenticator::new(ClientDirectory::new(client, config.clients_table)),
+        Authenticator::new(ClientDirectory::new(client, config.clients_table)).with_policy(policy),
     )
     .with_metrics(MetricsSink::Stdout);
     let app = &app;

@@ -338,3 +338,187 @@ async fn the_demo_credentials_update_the_demo_person() {
     assert_eq!(reply.status, 204);
     assert_eq!(s(&env.demo_v1().await, "title").as_deref(), Some("Mx"));
 }
+
+/// A client item written as another tool would: with its own hash.
+async fn put_client_with_hash(env: &TestEnv, id: &str, hash: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    env.client
+        .put_item()
+        .table_name(&env.clients_table)
+        .item("clientId", AttributeValue::S(id.into()))
+        .item("secretHash", AttributeValue::S(hash.into()))
+        .item("enabled", AttributeValue::Bool(true))
+        .item(
+            "scopes",
+            AttributeValue::Ss(vec!["contacts:persons:write".into()]),
+        )
+        .item("customers", AttributeValue::Ns(vec!["14532".into()]))
+        .send()
+        .await
+        .expect("put client");
+}
+
+async fn stored_hash(env: &TestEnv, id: &str) -> String {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = env
+        .client
+        .get_item()
+        .table_name(&env.clients_table)
+        .key("clientId", AttributeValue::S(id.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get client")
+        .item
+        .expect("the client exists");
+    match item.get("secretHash") {
+        Some(AttributeValue::S(hash)) => hash.clone(),
+        other => panic!("no hash: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn generated_secrets_are_accepted_and_near_misses_refused_alike() {
+    let env = TestEnv::new().await;
+    let secret = person_patch::clients::generate_secret();
+    assert!(secret.starts_with("ppsk_"));
+    env.create_client("gen", &secret, &[14532], &["contacts:persons:write"])
+        .await;
+    assert!(stored_hash(&env, "gen").await.starts_with("$sha256$"));
+    let login = |s: &str| {
+        Event::v1(Shape::HttpApi)
+            .basic("gen", s)
+            .json_body(&json!({"position": "generated"}))
+    };
+    // Every one-character change, at each end and in the middle, is refused; so is a secret
+    // of the generated form that is not this client's, and a truncated one.
+    let mut near_misses = Vec::new();
+    for index in [5, 20, secret.len() - 1] {
+        let mut chars: Vec<char> = secret.chars().collect();
+        chars[index] = if chars[index] == 'a' { 'b' } else { 'a' };
+        near_misses.push((
+            format!("changed at {index}"),
+            chars.into_iter().collect::<String>(),
+        ));
+    }
+    near_misses.push((
+        "another generated secret".into(),
+        person_patch::clients::generate_secret(),
+    ));
+    near_misses.push(("truncated".into(), secret[..secret.len() - 1].to_owned()));
+    near_misses.push(("prefix only".into(), "ppsk_".into()));
+    for (label, wrong) in &near_misses {
+        assert_unauthenticated(&env, &login(wrong), label).await;
+        let reply = env.send(&login(wrong)).await;
+        assert_eq!(
+            reply.problem()["detail"],
+            "The credentials were not accepted.",
+            "{label}"
+        );
+    }
+    let reply = env.send(&login(&secret)).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(
+        s(&env.demo_v1().await, "position").as_deref(),
+        Some("generated")
+    );
+    assert_eq!(s(&env.demo_v1().await, "updatedBy").as_deref(), Some("gen"));
+}
+
+#[tokio::test]
+async fn foreign_parameter_argon2id_hashes_are_accepted_then_rehashed() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let env = TestEnv::new().await;
+    // argon2-cffi's defaults (RFC 9106's second recommendation): m=64 MiB, t=3, p=4.
+    let params = argon2::Params::new(64 * 1024, 3, 4, None).unwrap();
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let foreign = argon.hash_password(b"chosen", &salt).unwrap().to_string();
+    assert!(foreign.contains("m=65536,t=3,p=4"));
+    put_client_with_hash(&env, "imported", &foreign).await;
+
+    let wrong = Event::v1(Shape::HttpApi)
+        .basic("imported", "not it")
+        .json_body(&json!({"position": "x"}));
+    assert_unauthenticated(&env, &wrong, "wrong secret, foreign hash").await;
+    assert_eq!(
+        stored_hash(&env, "imported").await,
+        foreign,
+        "a refusal changes nothing"
+    );
+
+    let login = Event::v1(Shape::HttpApi)
+        .basic("imported", "chosen")
+        .json_body(&json!({"position": "imported"}));
+    let reply = env.send(&login).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    let rehashed = stored_hash(&env, "imported").await;
+    assert!(rehashed.contains("m=19456,t=2,p=1"), "{rehashed}");
+
+    // The new hash verifies the same secret in a fresh container.
+    let fresh = TestEnv::new().await;
+    put_client_with_hash(&fresh, "imported", &rehashed).await;
+    assert_eq!(fresh.send(&login).await.status, 204);
+}
+
+#[tokio::test]
+async fn a_deployment_can_refuse_argon2id_secrets_altogether() {
+    use person_patch::auth::{AuthPolicy, Authenticator};
+    use person_patch::clients::ClientDirectory;
+    let mut env = TestEnv::new().await;
+    env.app.authenticator = Authenticator::new(ClientDirectory::new(
+        env.client.clone(),
+        env.clients_table.clone(),
+    ))
+    .with_policy(AuthPolicy {
+        accept_passwords: false,
+    });
+    let secret = person_patch::clients::generate_secret();
+    env.create_client("gen", &secret, &[14532], &["contacts:persons:write"])
+        .await;
+    let demo = Event::v1(Shape::HttpApi).basic("beqa4api", "beqa4api");
+    assert_unauthenticated(&env, &demo, "argon2id secret refused by the setting").await;
+    let generated = Event::v1(Shape::HttpApi)
+        .basic("gen", &secret)
+        .json_body(&json!({"position": "only generated"}));
+    assert_eq!(env.send(&generated).await.status, 204);
+}
+
+#[tokio::test]
+async fn one_cache_entry_per_credential_whatever_the_header_form() {
+    let env = TestEnv::new().await;
+    env.create_client("forms", "sec=ret", &[14532], &["contacts:persons:write"])
+        .await;
+    let token = base64::engine::general_purpose::STANDARD.encode("forms:sec=ret");
+    let unpadded = token.trim_end_matches('=').to_owned();
+    assert_ne!(token, unpadded, "the credential's base64 has padding");
+    let first = Event::v1(Shape::HttpApi)
+        .header("Authorization", &format!("Basic {token}"))
+        .json_body(&json!({"position": "first"}));
+    assert_eq!(env.send(&first).await.status, 204);
+    // Disabled in the table: only a cache hit can still pass.
+    env.disable_client("forms").await;
+    for (i, form) in [
+        format!("basic {token}"),
+        format!("BASIC   {token}"),
+        format!("Basic {unpadded}"),
+        format!("  Basic {token}  "),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let event = Event::v1(Shape::HttpApi)
+            .header("Authorization", form)
+            .json_body(&json!({"position": format!("form {i}")}));
+        let reply = env.send(&event).await;
+        assert_eq!(
+            reply.status, 204,
+            "{form:?} was not a cache hit: {:?}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        s(&env.demo_v1().await, "position").as_deref(),
+        Some("form 3")
+    );
+}

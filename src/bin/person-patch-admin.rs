@@ -105,8 +105,15 @@ async fn main() -> Result<(), AdminError> {
             println!("tables ready: {} {}", cli.persons_table, cli.clients_table);
         }
         Command::SeedDemo => {
-            admin::seed_demo(&client, &cli.persons_table, &cli.clients_table).await?;
+            let generated =
+                admin::seed_demo(&client, &cli.persons_table, &cli.clients_table).await?;
             println!("demo data written to {}", cli.persons_table);
+            println!(
+                "demo clients: {}:{} (argon2id) and {}:{generated} (generated)",
+                admin::DEMO_CLIENT_ID,
+                admin::DEMO_CLIENT_SECRET,
+                admin::DEMO_GENERATED_CLIENT_ID
+            );
         }
         Command::CreateClient {
             id,
