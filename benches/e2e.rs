@@ -287,17 +287,25 @@ fn event(id: usize) -> Vec<u8> {
     serde_json::to_vec(&event).expect("event")
 }
 
-/// Warm latencies, alternating so both see the same DynamoDB Local: a PATCH through the
-/// runtime loop, then the same `UpdateItem` sent directly with the SDK. Returns
-/// (patch samples, direct samples).
+/// The same PATCH with a fresh `Idempotency-Key`.
+fn keyed_event(id: usize) -> Vec<u8> {
+    let mut event: Json = serde_json::from_slice(&event(id)).expect("event");
+    event["headers"]["idempotency-key"] = json!(format!("\"bench-key-{id}\""));
+    serde_json::to_vec(&event).expect("event")
+}
+
+/// Warm latencies, interleaved so all see the same DynamoDB Local: a PATCH through the
+/// runtime loop, the same PATCH with a fresh `Idempotency-Key`, then the same `UpdateItem`
+/// sent directly with the SDK. Returns (patch, keyed patch, direct) samples.
 async fn warm(
     binary: &Path,
     client: &aws_sdk_dynamodb::Client,
     requests: usize,
-) -> (Vec<f64>, Vec<f64>) {
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let api = RuntimeApi::start().await;
     let mut child = spawn_function(binary, api.port);
     let mut patch = Vec::with_capacity(requests);
+    let mut keyed = Vec::with_capacity(requests);
     let mut direct = Vec::with_capacity(requests);
     let update = DirectUpdate::new();
     for i in 0..(requests + 50) {
@@ -306,15 +314,21 @@ async fn warm(
         let (at, body) = api.response(&id).await;
         let reply: Json = serde_json::from_slice(&body).expect("response JSON");
         assert_eq!(reply["statusCode"], 204, "{reply}");
+        let id = format!("keyed-{i}");
+        let keyed_handed = api.invoke(&id, &keyed_event(i)).await;
+        let (keyed_at, body) = api.response(&id).await;
+        let reply: Json = serde_json::from_slice(&body).expect("response JSON");
+        assert_eq!(reply["statusCode"], 204, "{reply}");
         let took = update.send(client).await;
         if i >= 50 {
             patch.push((at - handed).as_secs_f64() * 1000.0);
+            keyed.push((keyed_at - keyed_handed).as_secs_f64() * 1000.0);
             direct.push(took);
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    (patch, direct)
+    (patch, keyed, direct)
 }
 
 /// The runtime loop alone: the hello-world function's warm round trip.
@@ -564,8 +578,10 @@ fn write_report(e2e: &Json) {
         "\n## Warm latency ({} requests each)\n\n| | p50 | p90 | p99 |\n|---|---|---|---|\n\
          | PATCH through the runtime loop | {} ms | {} ms | {} ms |\n\
          | the same UpdateItem with the SDK (floor) | {} ms | {} ms | {} ms |\n\
-         | hello-world round trip (the runtime loop alone) | {} ms | {} ms | {} ms |\n\n\
-         Handler overhead over the floor at p50: {} ms ({}%; target ≤ 10%).\n",
+         | hello-world round trip (the runtime loop alone) | {} ms | {} ms | {} ms |\n\
+         | the same PATCH with a fresh Idempotency-Key | {} ms | {} ms | {} ms |\n\n\
+         Handler overhead over the floor at p50: {} ms ({}%; target ≤ 10%). \
+         Keyed PATCH p50 / PATCH p50: {}× (target ≤ 1.5×).\n",
         w["patch"]["n"],
         w["patch"]["p50_ms"],
         w["patch"]["p90_ms"],
@@ -576,8 +592,12 @@ fn write_report(e2e: &Json) {
         w["hello_world_round_trip"]["p50_ms"],
         w["hello_world_round_trip"]["p90_ms"],
         w["hello_world_round_trip"]["p99_ms"],
+        w["keyed_patch"]["p50_ms"],
+        w["keyed_patch"]["p90_ms"],
+        w["keyed_patch"]["p99_ms"],
         w["overhead_p50_ms"],
         w["overhead_p50_percent"],
+        w["keyed_p50_ratio"],
     ));
     let c = &e2e["cold_start"];
     md.push_str(&format!(
@@ -652,7 +672,8 @@ async fn main() {
     eprintln!(
         "warm: {requests} PATCHes through the runtime loop, alternating with direct UpdateItems"
     );
-    let (patch, direct) = warm(&binary, &client, requests).await;
+    let (patch, keyed, direct) = warm(&binary, &client, requests).await;
+    let keyed_summary = summary(keyed);
     let hello_warm = summary(warm_hello(&hello, requests).await);
     let patch_summary = summary(patch);
     let direct_summary = summary(direct);
@@ -677,6 +698,8 @@ async fn main() {
             "hello_world_round_trip": hello_warm,
             "overhead_p50_ms": round(p50 - floor),
             "overhead_p50_percent": round(100.0 * (p50 - floor) / floor.max(1e-9)),
+            "keyed_patch": keyed_summary,
+            "keyed_p50_ratio": round(keyed_summary["p50_ms"].as_f64().unwrap_or(0.0) / p50.max(1e-9)),
         },
         "cold_start": {
             "runs": cold_runs,

@@ -1,7 +1,7 @@
 //! The PATCH handler: a plain async function from `lambda_http::Request` to a response,
 //! taking the checks in the contract's order (CONTRACT §1).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -12,11 +12,18 @@ use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::clients::{ClientDirectory, ClientLookup};
 use crate::conditional;
 use crate::deadline::{Deadline, Expired};
+use crate::dialect::PersonId;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
+use crate::engine::expression::VERSION;
 use crate::engine::{self, build_update, json, Definitions, Stamp};
+use crate::engine::{Precondition, Value};
+use crate::idempotency::{self, RecordKey, RecordedAnswer};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
-use crate::store::{CustomerId, PersonKey, PersonStore, Returning, StoreError};
+use crate::store::{
+    Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, RecordedUpdateError, Returning,
+    StoreError, Stored, Updated,
+};
 use crate::telemetry::{Metrics, MetricsSink, RequestMetrics};
 
 /// The largest body accepted, in bytes (CONTRACT §1).
@@ -67,6 +74,9 @@ struct Summary {
     /// Time spent in persons-table calls (definitions, update).
     store: Option<Duration>,
     throttled: bool,
+    /// A hash of the Idempotency-Key (never the key), and what became of it.
+    idempotency_key: Option<String>,
+    idempotency: &'static str,
 }
 
 impl Summary {
@@ -87,7 +97,7 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
     };
     let mut summary = Summary::default();
     let mut style = ProblemStyle::Rfc9457;
-    let result = process(app, &request, &mut summary, &mut style).await;
+    let result = process(app, &request, &mut summary, &mut style, &meta).await;
     let (response, problem) = match result {
         Ok(response) => (response, None),
         Err(error) => (error.to_response(style, &meta), Some(error)),
@@ -111,6 +121,8 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
         fields = %summary.fields.join(","),
         duration_ms = latency.as_secs_f64() * 1000.0,
         dynamodb_ms = summary.store.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        idempotency = if summary.idempotency.is_empty() { "-" } else { summary.idempotency },
+        idempotency_key = summary.idempotency_key.as_deref().unwrap_or("-"),
         "request"
     );
     app.metrics.record(&RequestMetrics {
@@ -136,12 +148,123 @@ fn route_template(dialect: &Dialect) -> String {
     format!("PATCH /{}/{{personId}}", dialect.route.join("/"))
 }
 
+/// What steps 1–5 establish about a request.
+struct Prepared {
+    dialect: &'static Dialect,
+    principal: Principal,
+    customer: CustomerId,
+    person: PersonId,
+    precondition: Precondition,
+    deadline: Deadline,
+}
+
+/// Where a keyed request records its answer.
+struct Recording {
+    record: RecordKey,
+    claim_id: String,
+}
+
 async fn process<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     summary: &mut Summary,
     style: &mut ProblemStyle,
+    meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
+    let prepared = prepare(app, request, summary, style).await?;
+    let headers = request.headers();
+    let key = idempotency::parse_key(headers).map_err(|why| ApiError::BadRequest(why.into()))?;
+    let Some(key) = key else {
+        return execute(app, request, summary, &prepared, None).await;
+    };
+
+    // An Idempotency-Key: claim it, or answer as it was used before.
+    summary.idempotency_key = Some(key.log_hash());
+    let record = RecordKey::new(prepared.customer, &prepared.principal.id, &key);
+    let if_match: Vec<&[u8]> = headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let fingerprint = idempotency::fingerprint(
+        request.method().as_str(),
+        request.uri().path(),
+        &if_match,
+        body_bytes(request),
+    );
+    let claim_id = uuid::Uuid::new_v4().simple().to_string();
+    let claimed = prepared
+        .deadline
+        .run(app.store.claim(ClaimRequest {
+            record: &record,
+            fingerprint: &fingerprint,
+            claim_id: &claim_id,
+            now: SystemTime::now(),
+        }))
+        .await
+        .map_err(|Expired| past_deadline(prepared.dialect, "claim"))?
+        .map_err(|error| store_error(error, summary, prepared.dialect))?;
+    match claimed {
+        Claim::Replay(answer) => {
+            summary.idempotency = "replayed";
+            Ok(answer.replay())
+        }
+        Claim::Reused => {
+            summary.idempotency = "reused";
+            Err(ApiError::IdempotencyKeyReused)
+        }
+        Claim::InFlight { retry_after } => {
+            summary.idempotency = "in-flight";
+            Err(ApiError::IdempotencyKeyInFlight {
+                retry_after_seconds: retry_after.as_secs().max(1),
+            })
+        }
+        Claim::Claimed => {
+            summary.idempotency = "first";
+            let recording = Recording { record, claim_id };
+            let result = execute(app, request, summary, &prepared, Some(&recording)).await;
+            // A success was recorded with its update; record a refusal the request will always
+            // get, release the key after a failure worth retrying.
+            if let Err(error) = &result {
+                let response = error.to_response(*style, meta);
+                let answer = idempotency::is_recorded(response.status().as_u16())
+                    .then(|| RecordedAnswer::from_response(&response));
+                let finished = prepared
+                    .deadline
+                    .run(
+                        app.store
+                            .finish(&recording.record, &recording.claim_id, answer.as_ref()),
+                    )
+                    .await;
+                if !matches!(finished, Ok(Ok(()))) {
+                    tracing::warn!(
+                        dialect = prepared.dialect.name,
+                        "the idempotency record could not be finished; it expires with its lock"
+                    );
+                }
+            }
+            result
+        }
+    }
+}
+
+/// The request's body bytes (empty when there is none).
+fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// Steps 1–5: route, authenticate, scope, customer, path id and `If-Match`.
+async fn prepare<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    request: &Request,
+    summary: &mut Summary,
+    style: &mut ProblemStyle,
+) -> Result<Prepared, ApiError> {
     // 1. Route.
     let parameters = request.path_parameters_ref();
     let route = routing::route(request.method().as_str(), request.uri().path(), |name| {
@@ -191,6 +314,34 @@ async fn process<S: PersonStore, D: ClientLookup>(
         .map_err(|why| ApiError::BadRequest(why.to_owned()))?;
     let precondition =
         conditional::precondition(headers).map_err(|why| ApiError::BadRequest(why.to_owned()))?;
+    Ok(Prepared {
+        dialect,
+        principal,
+        customer,
+        person,
+        precondition,
+        deadline,
+    })
+}
+
+/// Steps 6–9: media type, size, JSON, field rules, and the update (recorded with its answer
+/// under an idempotency key when there is one).
+async fn execute<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    request: &Request,
+    summary: &mut Summary,
+    prepared: &Prepared,
+    recording: Option<&Recording>,
+) -> Result<Response<Body>, ApiError> {
+    let Prepared {
+        dialect,
+        ref principal,
+        customer,
+        person,
+        ref precondition,
+        deadline,
+    } = *prepared;
+    let headers = request.headers();
 
     // 6. Media type and size.
     check_content_type(headers)?;
@@ -199,12 +350,7 @@ async fn process<S: PersonStore, D: ClientLookup>(
             "The body is marked base64-encoded but is not valid base64.".into(),
         ));
     }
-    let body: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
+    let body = body_bytes(request);
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge {
             limit_bytes: MAX_BODY_BYTES,
@@ -245,8 +391,17 @@ async fn process<S: PersonStore, D: ClientLookup>(
         updated_by: &principal.id,
         write_id: &write_id,
     };
-    let plan = build_update(&patch, &stamp, &precondition);
+    let plan = build_update(&patch, &stamp, precondition);
     let key = PersonKey { customer, person };
+    if let Some(recording) = recording {
+        let update_started = Instant::now();
+        let result = update_recorded(
+            app, &key, &patch, plan, &stamp, prepared, recording, summary,
+        )
+        .await;
+        summary.add_store_time(update_started.elapsed());
+        return result;
+    }
     let returning = match dialect.success {
         Success::NoContent => Returning::Changes,
         Success::Record => Returning::Record,
@@ -259,7 +414,116 @@ async fn process<S: PersonStore, D: ClientLookup>(
     let updated = updated
         .map_err(|Expired| past_deadline(dialect, "update"))?
         .map_err(|error| store_error(error, summary, dialect))?;
+    Ok(success_response(dialect, person, &updated))
+}
 
+/// How many times a keyed update reads again when the person changed between its read and
+/// its transaction.
+const RECORDED_UPDATE_ATTEMPTS: usize = 3;
+
+/// The update of a keyed request: read the person, work out the answer the update will give,
+/// then apply the update and record that answer in one transaction (which returns no values,
+/// hence the read). The read also tells 404, 412 and foreign types before anything is sent.
+#[allow(clippy::too_many_arguments)]
+async fn update_recorded<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    key: &PersonKey,
+    patch: &engine::Patch,
+    plan: engine::UpdatePlan,
+    stamp: &Stamp<'_>,
+    prepared: &Prepared,
+    recording: &Recording,
+    summary: &mut Summary,
+) -> Result<Response<Body>, ApiError> {
+    let dialect = prepared.dialect;
+    let deadline = prepared.deadline;
+    for _ in 0..RECORDED_UPDATE_ATTEMPTS {
+        let old = deadline
+            .run(app.store.read_person(key))
+            .await
+            .map_err(|Expired| past_deadline(dialect, "read"))?
+            .map_err(|error| store_error(error, summary, dialect))?
+            .ok_or(ApiError::PersonNotFound)?;
+        let version = match old.get(VERSION) {
+            None => None,
+            Some(Stored::Value(Value::N(n))) => Some(
+                n.parse::<u64>()
+                    .map_err(|_| ApiError::StoredRecordConflict(VERSION))?,
+            ),
+            Some(_) => return Err(ApiError::StoredRecordConflict(VERSION)),
+        };
+        if let Precondition::VersionIn(allowed) = &prepared.precondition {
+            if !version.is_some_and(|v| allowed.contains(&v)) {
+                return Err(ApiError::PreconditionFailed {
+                    current_version: version,
+                });
+            }
+        }
+        // A map the patch writes into that the record lacks (or holds as NULL) is created
+        // whole; one of another type cannot be updated.
+        let mut chosen = &plan;
+        if let Some(fallback) = plan.fallback.as_deref() {
+            for map in &fallback.creates_maps {
+                match old.get(*map) {
+                    None | Some(Stored::Null) => chosen = fallback,
+                    Some(Stored::Map(_)) => {}
+                    Some(_) => return Err(ApiError::StoredRecordConflict(map)),
+                }
+            }
+        }
+        let new_version = version.unwrap_or(0) + 1;
+        let record = idempotency::apply_patch(
+            &old,
+            patch,
+            stamp.updated_at,
+            stamp.updated_by,
+            stamp.write_id,
+            new_version,
+        );
+        let response = success_response(
+            dialect,
+            prepared.person,
+            &Updated {
+                version: new_version,
+                record,
+            },
+        );
+        let answer = RecordedAnswer::from_response(&response);
+        let applied = deadline
+            .run(app.store.update_recorded(
+                key,
+                chosen,
+                version,
+                &recording.record,
+                &recording.claim_id,
+                &answer,
+            ))
+            .await
+            .map_err(|Expired| past_deadline(dialect, "update"))?;
+        match applied {
+            Ok(()) => return Ok(response),
+            Err(RecordedUpdateError::PersonChanged) => continue,
+            Err(RecordedUpdateError::ClaimLost) => {
+                tracing::warn!(
+                    dialect = dialect.name,
+                    "idempotency claim lost to another request"
+                );
+                return Err(ApiError::Unavailable);
+            }
+            Err(RecordedUpdateError::Store(error)) => {
+                return Err(store_error(error, summary, dialect))
+            }
+        }
+    }
+    tracing::warn!(
+        dialect = dialect.name,
+        "the person kept changing under a keyed update"
+    );
+    Err(ApiError::Unavailable)
+}
+
+/// The success answer of a dialect for an update.
+fn success_response(dialect: &Dialect, person: PersonId, updated: &Updated) -> Response<Body> {
     let mut response = match dialect.success {
         Success::NoContent => {
             let mut response = Response::new(Body::Empty);
@@ -279,7 +543,7 @@ async fn process<S: PersonStore, D: ClientLookup>(
     if let Ok(etag) = HeaderValue::from_str(&conditional::etag(updated.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    Ok(response)
+    response
 }
 
 /// The request's deadline passed during a DynamoDB call (which may still commit: a retry with

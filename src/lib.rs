@@ -15,6 +15,7 @@ pub mod dialect;
 pub mod engine;
 pub mod entry;
 pub mod handler;
+pub mod idempotency;
 pub mod memory;
 pub mod openapi;
 pub mod problem;

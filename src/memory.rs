@@ -8,13 +8,19 @@ use std::sync::{Arc, Mutex};
 
 use crate::clients::{ApiClient, ClientLookup, DirectoryError};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
-use crate::store::{CustomerId, PersonKey, PersonStore, Returning, StoreError, Updated};
+use crate::idempotency::{RecordKey, RecordedAnswer};
+use crate::store::{
+    Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, Record, RecordedUpdateError,
+    Returning, StoreError, Stored, Updated,
+};
 
 /// Persons that exist, by key, with their versions; and each customer's definitions.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     versions: Mutex<HashMap<(i64, String), u64>>,
     definitions: HashMap<CustomerId, Arc<Definitions>>,
+    /// Idempotency records: fingerprint and, once finished, the answer.
+    records: Mutex<HashMap<String, (String, Option<RecordedAnswer>)>>,
 }
 
 impl MemoryStore {
@@ -31,6 +37,7 @@ impl MemoryStore {
                 .into_iter()
                 .map(|(customer, defs)| (customer, Arc::new(defs)))
                 .collect(),
+            records: Mutex::new(HashMap::new()),
         }
     }
 
@@ -92,6 +99,89 @@ impl PersonStore for MemoryStore {
         customer: CustomerId,
     ) -> Result<Arc<Definitions>, StoreError> {
         Ok(self.definitions.get(&customer).cloned().unwrap_or_default())
+    }
+
+    async fn claim(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let mut records = self
+            .records
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))?;
+        let id = format!(
+            "{}/{}",
+            request.record.partition_key, request.record.sort_key
+        );
+        match records.get(&id) {
+            None => {
+                records.insert(id, (request.fingerprint.to_owned(), None));
+                Ok(Claim::Claimed)
+            }
+            Some((fingerprint, _)) if fingerprint != request.fingerprint => Ok(Claim::Reused),
+            Some((_, Some(answer))) => Ok(Claim::Replay(answer.clone())),
+            Some((_, None)) => Ok(Claim::InFlight {
+                retry_after: std::time::Duration::from_secs(1),
+            }),
+        }
+    }
+
+    async fn finish(
+        &self,
+        record: &RecordKey,
+        _claim_id: &str,
+        answer: Option<&RecordedAnswer>,
+    ) -> Result<(), StoreError> {
+        let mut records = self
+            .records
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))?;
+        let id = format!("{}/{}", record.partition_key, record.sort_key);
+        match answer {
+            Some(answer) => {
+                if let Some(entry) = records.get_mut(&id) {
+                    entry.1 = Some(answer.clone());
+                }
+            }
+            None => {
+                records.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
+        let versions = self
+            .versions
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))?;
+        Ok(versions
+            .get(&(key.customer.0, key.person.to_string()))
+            .map(|version| {
+                Record::from([(
+                    crate::engine::expression::VERSION.to_owned(),
+                    Stored::Value(crate::engine::Value::N(version.to_string())),
+                )])
+            }))
+    }
+
+    async fn update_recorded(
+        &self,
+        key: &PersonKey,
+        _plan: &UpdatePlan,
+        expected_version: Option<u64>,
+        record: &RecordKey,
+        claim_id: &str,
+        answer: &RecordedAnswer,
+    ) -> Result<(), RecordedUpdateError> {
+        let precondition = Precondition::VersionIn(expected_version.into_iter().collect());
+        match self.update(key, &precondition) {
+            Ok(_) => self
+                .finish(record, claim_id, Some(answer))
+                .await
+                .map_err(RecordedUpdateError::Store),
+            Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => {
+                Err(RecordedUpdateError::PersonChanged)
+            }
+            Err(other) => Err(RecordedUpdateError::Store(other)),
+        }
     }
 }
 

@@ -212,14 +212,22 @@ fn operation(dialect: &Dialect) -> Json {
         {"name": "If-Match", "in": "header", "required": false,
          "description": "* or a list of ETags from earlier answers: update only if the record is still at one of those versions (else 412).",
          "schema": {"type": "string"}},
+        {"name": "Idempotency-Key", "in": "header", "required": false,
+         "description": "A key of the client's choosing, as a quoted string (RFC 8941) of 1 to 255 printable ASCII characters, scoped to the credentials and customer. Within 24 hours, the same request (method, path, If-Match and body) with the same key answers what the first one answered, with Idempotent-Replayed: true, and writes nothing; another request with the key is a 422; while the first is still being carried out, a 409 with Retry-After. Answers of 5xx are not kept: the key may be used again.",
+         "schema": {"type": "string", "pattern": "^\"([\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]|\\\\[\"\\\\]){1,255}\"$"},
+         "example": "\"8e03978e-40d5-43e8-bc93-6894a57f9324\""},
     ]);
+    let replayed = header(
+        "true when this is the recorded answer to an earlier request with the same Idempotency-Key.",
+        json!({"type": "string", "const": "true"}),
+    );
     let success = match dialect.success {
         Success::NoContent => {
-            json!({"204": {"description": "Updated.", "headers": {"ETag": etag}}})
+            json!({"204": {"description": "Updated.", "headers": {"ETag": etag, "Idempotent-Replayed": replayed}}})
         }
         Success::Record => json!({"200": {
             "description": "Updated; the record as stored now.",
-            "headers": {"ETag": etag},
+            "headers": {"ETag": etag, "Idempotent-Replayed": replayed},
             "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}Record", schema_prefix(dialect))}}}
         }}),
     };
@@ -233,7 +241,8 @@ fn operation(dialect: &Dialect) -> Json {
             json!({"WWW-Authenticate": header("The challenge.", json!({"type": "string", "const": BASIC_CHALLENGE}))}))),
         ("403", problem_response("The credentials lack the scope, or may not act for the customer.", style, false, json!({}))),
         ("404", problem_response("No such person for this customer.", style, false, json!({}))),
-        ("409", problem_response("The stored record holds an attribute another tool wrote in a type this service cannot update without losing data (customFields not a map, version not a number); nothing was written.", style, false, json!({}))),
+        ("409", problem_response("The first request with this Idempotency-Key is still being carried out (retry after Retry-After), or the stored record holds an attribute another tool wrote in a type this service cannot update without losing data (customFields not a map, version not a number); nothing was written.", style, false,
+            json!({"Retry-After": header("Seconds to wait (with an Idempotency-Key in flight).", json!({"type": "integer"}))}))),
         ("412", problem_response("If-Match did not match; the current ETag is given.", style, false,
             json!({"ETag": header("The current version.", json!({"type": "string"}))}))),
         ("413", problem_response(&format!("The body is larger than {MAX_BODY_BYTES} bytes, or the record would exceed the store's item size."), style, false, json!({}))),
@@ -246,12 +255,24 @@ fn operation(dialect: &Dialect) -> Json {
         responses.insert(status.into(), response);
     }
     if v1 {
+        let mut response = problem_response(
+            "The body breaks the field rules (every error listed under errors), or the Idempotency-Key was used for another request.",
+            style,
+            true,
+            json!({}),
+        );
+        response["content"]["application/problem+json"]["schema"] = json!({"anyOf": [
+            {"$ref": "#/components/schemas/ValidationProblem"},
+            {"$ref": "#/components/schemas/Problem"}
+        ]});
+        responses.insert("422".into(), response);
+    } else {
         responses.insert(
             "422".into(),
             problem_response(
-                "The body breaks the field rules (every error listed under errors).",
+                "The Idempotency-Key was used for another request.",
                 style,
-                true,
+                false,
                 json!({}),
             ),
         );

@@ -48,6 +48,10 @@ pub enum ApiError {
     /// cannot update without losing data (a `customFields` that is not a map, a `version` that
     /// is not a number); nothing was written.
     StoredRecordConflict(&'static str),
+    /// The Idempotency-Key was used before for another request.
+    IdempotencyKeyReused,
+    /// The request with this Idempotency-Key is still being carried out.
+    IdempotencyKeyInFlight { retry_after_seconds: u64 },
     /// DynamoDB is throttling or unavailable after the SDK's retries.
     Unavailable,
     /// Anything else; the details stay in the logs.
@@ -86,7 +90,10 @@ impl ApiError {
                 _ => StatusCode::BAD_REQUEST,
             },
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::StoredRecordConflict(_) => StatusCode::CONFLICT,
+            ApiError::StoredRecordConflict(_) | ApiError::IdempotencyKeyInFlight { .. } => {
+                StatusCode::CONFLICT
+            }
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,6 +118,8 @@ impl ApiError {
             ApiError::PersonNotFound => "person-not-found",
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::StoredRecordConflict(_) => "stored-record-conflict",
+            ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::IdempotencyKeyInFlight { .. } => "idempotency-key-in-flight",
             ApiError::Unavailable => "service-unavailable",
             ApiError::Internal => "internal-error",
         }
@@ -134,6 +143,10 @@ impl ApiError {
             ApiError::PersonNotFound => "Person not found",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
             ApiError::StoredRecordConflict(_) => "Stored record cannot be updated",
+            ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
+            ApiError::IdempotencyKeyInFlight { .. } => {
+                "Request with this Idempotency-Key in progress"
+            }
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal server error",
         }
@@ -180,6 +193,12 @@ impl ApiError {
             ApiError::StoredRecordConflict(attribute) => format!(
                 "The stored person's {attribute} attribute was written by another tool in a type this service cannot update without losing data; nothing was changed. The record needs repair by its owner before this change can be applied."
             ),
+            ApiError::IdempotencyKeyReused => {
+                "This Idempotency-Key was used for a different request (method, path, If-Match or body); send a new key for a new request.".into()
+            }
+            ApiError::IdempotencyKeyInFlight { .. } => {
+                "The first request with this Idempotency-Key is still being carried out; retry after the Retry-After delay to get its answer.".into()
+            }
             ApiError::Unavailable => {
                 "The person store is busy or unavailable; retry after the Retry-After delay.".into()
             }
@@ -240,6 +259,11 @@ impl ApiError {
             }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            ApiError::IdempotencyKeyInFlight {
+                retry_after_seconds,
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
             ApiError::PreconditionFailed {
                 current_version: Some(version),
@@ -315,6 +339,10 @@ fn aspnet_type_and_title(status: StatusCode, error: &ApiError) -> (&'static str,
         409 => (
             "https://tools.ietf.org/html/rfc9110#section-15.5.10",
             "Conflict",
+        ),
+        422 => (
+            "https://tools.ietf.org/html/rfc4918#section-11.2",
+            "Unprocessable Entity",
         ),
         415 => (
             "https://tools.ietf.org/html/rfc9110#section-15.5.16",

@@ -3,17 +3,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::RequestId;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 
 use crate::dialect::PersonId;
 use crate::engine::expression::{PARTITION_KEY, SORT_KEY, VERSION, WRITE_ID};
 use crate::engine::{CustomKind, Definitions, FieldDefinition, UpdatePlan, Value};
+use crate::idempotency::{RecordKey, RecordedAnswer, LOCK, RETENTION};
 
 /// How long a customer's custom field definitions are reused in a warm container.
 pub const DEFINITIONS_TTL: Duration = Duration::from_secs(30);
@@ -101,6 +104,39 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// How claiming an idempotency key ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is this request's to carry out.
+    Claimed,
+    /// The same request was answered before: this answer.
+    Replay(RecordedAnswer),
+    /// The key was used for another request.
+    Reused,
+    /// The same request is being carried out now; its lock ends in this long.
+    InFlight { retry_after: Duration },
+}
+
+/// A claim on an idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    pub record: &'a RecordKey,
+    pub fingerprint: &'a str,
+    /// Random, per request: only the claimant finishes the record.
+    pub claim_id: &'a str,
+    pub now: SystemTime,
+}
+
+/// Why an update recorded with its idempotency key did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedUpdateError {
+    /// The person is not as it was read (another writer, or gone): read again.
+    PersonChanged,
+    /// The claim was taken over (it outlived its lock).
+    ClaimLost,
+    Store(StoreError),
+}
+
 /// What the PATCH path needs of its store.
 pub trait PersonStore: Send + Sync {
     /// Applies one update, conditioned as the plan says; never creates a record.
@@ -116,6 +152,40 @@ pub trait PersonStore: Send + Sync {
         &self,
         customer: CustomerId,
     ) -> impl Future<Output = Result<Arc<Definitions>, StoreError>> + Send;
+
+    /// Claims an idempotency key for a request, or tells how it was used before.
+    fn claim(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Finishes a claimed record: with the answer to replay, or released (`None`) so the key
+    /// may be used again.
+    fn finish(
+        &self,
+        record: &RecordKey,
+        claim_id: &str,
+        answer: Option<&RecordedAnswer>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The person as stored, read consistently.
+    fn read_person(
+        &self,
+        key: &PersonKey,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Applies `plan` if the person is still at `expected_version` (`None`: has none), and
+    /// records `answer` under the claimed key, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn update_recorded(
+        &self,
+        key: &PersonKey,
+        plan: &UpdatePlan,
+        expected_version: Option<u64>,
+        record: &RecordKey,
+        claim_id: &str,
+        answer: &RecordedAnswer,
+    ) -> impl Future<Output = Result<(), RecordedUpdateError>> + Send;
 }
 
 type DefinitionsCache = Mutex<HashMap<CustomerId, (Instant, Arc<Definitions>)>>;
@@ -328,6 +398,207 @@ impl PersonStore for DynamoPersonStore {
         }
     }
 
+    async fn claim(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let now = epoch_seconds(request.now);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(&request.record.partition_key))
+            .item(SORT_KEY, s(&request.record.sort_key))
+            .item(RECORD_STATE, s(RUNNING))
+            .item(RECORD_FINGERPRINT, s(request.fingerprint))
+            .item(RECORD_CLAIM, s(request.claim_id))
+            .item(RECORD_LOCKED_UNTIL, n(now + LOCK.as_secs()))
+            .item(RECORD_EXPIRES, n(now + RETENTION.as_secs()))
+            // Free, expired, or (for the same request) released or left by a crashed claimant.
+            .condition_expression(
+                "attribute_not_exists(#pk) OR #expires < :now OR (#fp = :fp AND \
+                 (#state = :released OR (#state = :running AND #locked < :now)))",
+            )
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#expires", RECORD_EXPIRES)
+            .expression_attribute_names("#fp", RECORD_FINGERPRINT)
+            .expression_attribute_names("#state", RECORD_STATE)
+            .expression_attribute_names("#locked", RECORD_LOCKED_UNTIL)
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":fp", s(request.fingerprint))
+            .expression_attribute_values(":released", s(RELEASED))
+            .expression_attribute_values(":running", s(RUNNING))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(error) => error,
+        };
+        let old = match error.as_service_error() {
+            Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                failed,
+            )) => failed.item().cloned().unwrap_or_default(),
+            _ => return Err(classify_other(&error)),
+        };
+        let text = |name: &str| match old.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.as_str()),
+            _ => None,
+        };
+        if text(RECORD_FINGERPRINT) != Some(request.fingerprint) {
+            return Ok(Claim::Reused);
+        }
+        if text(RECORD_STATE) == Some(DONE) {
+            return Ok(match answer_of(&old) {
+                Some(answer) => Claim::Replay(answer),
+                // A record we cannot read back: treat the request as still running.
+                None => Claim::InFlight {
+                    retry_after: Duration::from_secs(1),
+                },
+            });
+        }
+        let locked_until = match old.get(RECORD_LOCKED_UNTIL) {
+            Some(AttributeValue::N(v)) => v.parse::<u64>().unwrap_or(now),
+            _ => now,
+        };
+        Ok(Claim::InFlight {
+            retry_after: Duration::from_secs(locked_until.saturating_sub(now).max(1)),
+        })
+    }
+
+    async fn finish(
+        &self,
+        record: &RecordKey,
+        claim_id: &str,
+        answer: Option<&RecordedAnswer>,
+    ) -> Result<(), StoreError> {
+        let update = finish_update(&self.table, record, claim_id, answer)
+            .build()
+            .map_err(|_| StoreError::Failed("an incomplete record update".into()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The claim was taken over meanwhile: the record is someone else's now.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(classify_other(&e)),
+        }
+    }
+
+    async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify_other(&e))?;
+        Ok(output.item.map(|item| to_record(&item)))
+    }
+
+    async fn update_recorded(
+        &self,
+        key: &PersonKey,
+        plan: &UpdatePlan,
+        expected_version: Option<u64>,
+        record: &RecordKey,
+        claim_id: &str,
+        answer: &RecordedAnswer,
+    ) -> Result<(), RecordedUpdateError> {
+        let mut names: HashMap<String, String> = plan.names.iter().cloned().collect();
+        let mut values: HashMap<String, AttributeValue> = plan
+            .values
+            .iter()
+            .map(|(placeholder, value)| (placeholder.clone(), to_attribute(value.clone())))
+            .collect();
+        names.insert("#version".into(), VERSION.into());
+        let condition = match expected_version {
+            Some(version) => {
+                values.insert(
+                    ":readVersion".into(),
+                    AttributeValue::N(version.to_string()),
+                );
+                format!(
+                    "({}) AND #version = :readVersion",
+                    plan.condition_expression
+                )
+            }
+            None => format!(
+                "({}) AND attribute_not_exists(#version)",
+                plan.condition_expression
+            ),
+        };
+        let person = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+            .update_expression(&plan.update_expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|_| {
+                RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into()))
+            })?;
+        let finish = finish_update(&self.table, record, claim_id, Some(answer))
+            .build()
+            .map_err(|_| {
+                RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into()))
+            })?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(person).build())
+            .transact_items(TransactWriteItem::builder().update(finish).build())
+            // DynamoDB recognises a retried transaction by its token for ten minutes.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        match error.as_service_error() {
+            Some(E::TransactionCanceledException(cancelled)) => {
+                let code = |i: usize| {
+                    cancelled
+                        .cancellation_reasons()
+                        .get(i)
+                        .and_then(|r| r.code())
+                        .unwrap_or("None")
+                };
+                match (code(0), code(1)) {
+                    (_, "ConditionalCheckFailed") => Err(RecordedUpdateError::ClaimLost),
+                    ("ConditionalCheckFailed" | "TransactionConflict", _) => {
+                        Err(RecordedUpdateError::PersonChanged)
+                    }
+                    ("ThrottlingError" | "ProvisionedThroughputExceeded", _) => {
+                        Err(RecordedUpdateError::Store(StoreError::Throttled))
+                    }
+                    ("ValidationError", _) => Err(RecordedUpdateError::Store(StoreError::Failed(
+                        format!("transaction refused: {}", describe_sdk_error(&error)),
+                    ))),
+                    _ => Err(RecordedUpdateError::Store(StoreError::Unavailable(
+                        describe_sdk_error(&error),
+                    ))),
+                }
+            }
+            _ => Err(RecordedUpdateError::Store(classify_other(&error))),
+        }
+    }
+
     async fn field_definitions(
         &self,
         customer: CustomerId,
@@ -346,6 +617,124 @@ impl PersonStore for DynamoPersonStore {
             cache.insert(customer, (now + DEFINITIONS_TTL, Arc::clone(&definitions)));
         }
         Ok(definitions)
+    }
+}
+
+/// Idempotency record attributes.
+const RECORD_STATE: &str = "state";
+const RECORD_FINGERPRINT: &str = "fingerprint";
+const RECORD_CLAIM: &str = "claimId";
+const RECORD_LOCKED_UNTIL: &str = "lockedUntil";
+/// The persons table's TTL attribute (epoch seconds); only idempotency records carry it.
+pub const RECORD_EXPIRES: &str = "expiresAt";
+const RECORD_STATUS: &str = "answerStatus";
+const RECORD_HEADERS: &str = "answerHeaders";
+const RECORD_BODY: &str = "answerBody";
+const RUNNING: &str = "running";
+const DONE: &str = "done";
+const RELEASED: &str = "released";
+
+fn epoch_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The update that finishes a claimed record, with an answer or released.
+fn finish_update(
+    table: &str,
+    record: &RecordKey,
+    claim_id: &str,
+    answer: Option<&RecordedAnswer>,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    let builder = Update::builder()
+        .table_name(table)
+        .key(
+            PARTITION_KEY,
+            AttributeValue::S(record.partition_key.clone()),
+        )
+        .key(SORT_KEY, AttributeValue::S(record.sort_key.clone()))
+        .condition_expression("#claim = :claim")
+        .expression_attribute_names("#claim", RECORD_CLAIM)
+        .expression_attribute_names("#state", RECORD_STATE)
+        .expression_attribute_values(":claim", AttributeValue::S(claim_id.to_owned()));
+    match answer {
+        None => builder
+            .update_expression("SET #state = :released")
+            .expression_attribute_values(":released", AttributeValue::S(RELEASED.into())),
+        Some(answer) => {
+            let headers = answer
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                .collect();
+            let builder = builder
+                .expression_attribute_names("#status", RECORD_STATUS)
+                .expression_attribute_names("#headers", RECORD_HEADERS)
+                .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
+                .expression_attribute_values(
+                    ":status",
+                    AttributeValue::N(answer.status.to_string()),
+                )
+                .expression_attribute_values(":headers", AttributeValue::M(headers));
+            match &answer.body {
+                Some(body) => builder
+                    .update_expression(
+                        "SET #state = :done, #status = :status, #headers = :headers, #body = :body",
+                    )
+                    .expression_attribute_names("#body", RECORD_BODY)
+                    .expression_attribute_values(":body", AttributeValue::S(body.clone())),
+                None => builder.update_expression(
+                    "SET #state = :done, #status = :status, #headers = :headers",
+                ),
+            }
+        }
+    }
+}
+
+/// The recorded answer of a `done` record.
+fn answer_of(item: &HashMap<String, AttributeValue>) -> Option<RecordedAnswer> {
+    let status = match item.get(RECORD_STATUS) {
+        Some(AttributeValue::N(n)) => n.parse().ok()?,
+        _ => return None,
+    };
+    let headers = match item.get(RECORD_HEADERS) {
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .filter_map(|(k, v)| match v {
+                AttributeValue::S(s) => Some((k.clone(), s.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let body = match item.get(RECORD_BODY) {
+        Some(AttributeValue::S(body)) => Some(body.clone()),
+        _ => None,
+    };
+    Some(RecordedAnswer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Any other operation's failure, by its error code.
+fn classify_other<E, R>(error: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata,
+    SdkError<E, R>: RequestId,
+{
+    let text = describe_sdk_error(error);
+    match error.code() {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "ThrottlingException",
+        ) => StoreError::Throttled,
+        Some("InternalServerError" | "TransactionConflictException") => {
+            StoreError::Unavailable(text)
+        }
+        _ if error.as_service_error().is_none() => StoreError::Unavailable(text),
+        _ => StoreError::Failed(text),
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Fault {
     Hang,
     /// Never forwarded; the connection is closed without an answer.
     Drop,
+    /// Held this long, then forwarded and answered: a slow request.
+    DelayRequest(Duration),
     /// Forwarded (DynamoDB Local carries it out), then the connection is closed without the
     /// reply: a write that committed and whose answer was lost.
     LoseReply,
@@ -125,8 +127,15 @@ impl FaultProxy {
                 .and_then(|t| t.rsplit('.').next().map(str::to_owned))
                 .unwrap_or_default();
             let fault = self.decide(&operation);
+            if let Fault::DelayRequest(delay) = fault {
+                tokio::time::sleep(delay).await;
+            }
             match fault {
-                Fault::Pass | Fault::LoseReply | Fault::DelayReply(_) | Fault::Truncate => {
+                Fault::Pass
+                | Fault::DelayRequest(_)
+                | Fault::LoseReply
+                | Fault::DelayReply(_)
+                | Fault::Truncate => {
                     let mut upstream = BufReader::new(TcpStream::connect(&self.upstream).await?);
                     upstream.get_mut().write_all(head.as_bytes()).await?;
                     upstream.get_mut().write_all(&body).await?;

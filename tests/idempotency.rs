@@ -1,0 +1,389 @@
+//! `Idempotency-Key` (CONTRACT §7a) through real events against DynamoDB Local: the first
+//! request with a key is carried out and its answer recorded with the update; the same request
+//! again replays that answer and writes nothing; another request with the key is a 422; the same
+//! request while the first runs is a 409; keys are scoped to the principal; a failure worth
+//! retrying releases the key; a crashed claimant's lock lapses.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::Context;
+use person_patch::idempotency::RecordKey;
+use person_patch::sdk::SdkSettings;
+use serde_json::{json, Value as Json};
+use support::fault_proxy::Fault;
+use support::*;
+
+fn keyed(event: Event, key: &str) -> Event {
+    event.header("Idempotency-Key", &format!("\"{key}\""))
+}
+
+fn v1(body: Json) -> Event {
+    Event::v1(Shape::HttpApi).json_body(&body)
+}
+
+fn v2(body: Json) -> Event {
+    Event::v2(Shape::RestApi).json_body(&body)
+}
+
+/// The idempotency records of the demo customer.
+async fn records(env: &TestEnv) -> Vec<HashMap<String, AttributeValue>> {
+    env.client
+        .query()
+        .table_name(&env.persons_table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S("CUSTOMER#14532".into()))
+        .expression_attribute_values(":prefix", AttributeValue::S("IDEMPOTENCY#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query records")
+        .items
+        .unwrap_or_default()
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn a_replay_after_success_answers_the_same_and_writes_nothing() {
+    for (label, event, status) in [
+        ("v1", v1(json!({"position": "Keyed"})), 204),
+        (
+            "v2",
+            v2(json!({"FirstName": "Keyed", "HomeSiteID": 9})),
+            200,
+        ),
+    ] {
+        let env = TestEnv::new().await;
+        let event = keyed(event, "order-1");
+        let first = env.send(&event).await;
+        assert_eq!(first.status, status, "{label}: {:?}", first.body);
+        assert_eq!(first.header("etag"), Some("\"2\""), "{label}");
+        assert_eq!(first.header("idempotent-replayed"), None, "{label}");
+        let after_first = (env.demo_v1().await, env.demo_v2().await);
+
+        let again = env.send(&event).await;
+        assert_eq!(again.status, status, "{label}");
+        assert_eq!(again.header("etag"), Some("\"2\""), "{label}");
+        assert_eq!(again.header("idempotent-replayed"), Some("true"), "{label}");
+        assert_eq!(again.body, first.body, "{label}: the same body");
+        assert_eq!(
+            again.header("content-type"),
+            first.header("content-type"),
+            "{label}"
+        );
+        assert_eq!(
+            (env.demo_v1().await, env.demo_v2().await),
+            after_first,
+            "{label}: nothing written"
+        );
+
+        // The record expires through the table's TTL attribute, 24 hours on.
+        let records = records(&env).await;
+        assert_eq!(records.len(), 1, "{label}");
+        let Some(AttributeValue::N(expires)) = records[0].get("expiresAt") else {
+            panic!("{label}: no TTL attribute: {:?}", records[0])
+        };
+        let expires: u64 = expires.parse().unwrap();
+        let day = 24 * 3600;
+        assert!((now_seconds() + day - 60..=now_seconds() + day + 5).contains(&expires));
+        // Nothing of the key itself is stored, only its hash.
+        assert!(!format!("{records:?}").contains("order-1"));
+    }
+}
+
+#[tokio::test]
+async fn the_v2_record_answered_is_the_stored_one() {
+    let env = TestEnv::new().await;
+    let plain = env
+        .send(&v2(json!({"City": "Lyon", "IsActive": "f"})))
+        .await;
+    let keyed_reply = env
+        .send(&keyed(v2(json!({"City": "Lyon", "IsActive": "f"})), "k"))
+        .await;
+    let body =
+        |reply: &Reply| -> Json { serde_json::from_str(reply.body.as_deref().unwrap()).unwrap() };
+    assert_eq!(plain.status, 200);
+    assert_eq!(keyed_reply.status, 200);
+    // The keyed answer is worked out before the transaction; it must equal what ALL_NEW gives.
+    assert_eq!(body(&keyed_reply), body(&plain));
+    assert_eq!(keyed_reply.header("etag"), Some("\"3\""));
+    let again = env
+        .send(&v2(json!({"City": "Lyon", "IsActive": "f"})))
+        .await;
+    assert_eq!(body(&again), body(&keyed_reply));
+}
+
+#[tokio::test]
+async fn a_replay_after_a_refusal_answers_the_same_refusal() {
+    let env = TestEnv::new().await;
+    let before = env.demo_v1().await;
+    let event = keyed(v1(json!({"email": "not an address"})), "refused");
+    let first = env.send(&event).await;
+    assert_eq!(first.status, 422, "{:?}", first.body);
+    let again = env.send(&event).await;
+    assert_eq!(again.status, 422);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_eq!(env.demo_v1().await, before);
+
+    // 404 and 412 are recorded too.
+    for (label, event, status) in [
+        (
+            "404",
+            keyed(
+                v1(json!({"position": "x"})).person("00000000-0000-4000-8000-000000000000"),
+                "missing",
+            ),
+            404,
+        ),
+        (
+            "412",
+            keyed(
+                v1(json!({"position": "x"})).header("If-Match", "\"7\""),
+                "stale",
+            ),
+            412,
+        ),
+    ] {
+        assert_eq!(env.send(&event).await.status, status, "{label}");
+        let again = env.send(&event).await;
+        assert_eq!(again.status, status, "{label}");
+        assert_eq!(again.header("idempotent-replayed"), Some("true"), "{label}");
+    }
+    assert_eq!(env.demo_v1().await, before);
+}
+
+#[tokio::test]
+async fn the_same_key_for_another_request_is_a_422() {
+    let env = TestEnv::new().await;
+    assert_eq!(
+        env.send(&keyed(v1(json!({"position": "A"})), "k"))
+            .await
+            .status,
+        204
+    );
+    let after = env.demo_v1().await;
+    for (label, event) in [
+        ("another body", keyed(v1(json!({"position": "B"})), "k")),
+        (
+            "another If-Match",
+            keyed(v1(json!({"position": "A"})), "k").header("If-Match", "\"2\""),
+        ),
+    ] {
+        let reply = env.send(&event).await;
+        assert_eq!(reply.status, 422, "{label}: {:?}", reply.body);
+        assert_eq!(
+            reply.problem()["type"],
+            "urn:person-patch:problem:idempotency-key-reused",
+            "{label}"
+        );
+        assert_eq!(env.demo_v1().await, after, "{label}: nothing written");
+    }
+    // v2 answers it in its own shape.
+    assert_eq!(
+        env.send(&keyed(v2(json!({"City": "A"})), "k2"))
+            .await
+            .status,
+        200
+    );
+    let reply = env.send(&keyed(v2(json!({"City": "B"})), "k2")).await;
+    assert_eq!(reply.status, 422);
+    assert_eq!(
+        reply.problem()["type"],
+        "https://tools.ietf.org/html/rfc4918#section-11.2"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_scoped_to_the_principal() {
+    let env = TestEnv::new().await;
+    env.create_client(
+        "second",
+        "second-secret",
+        &[14532],
+        &["contacts:persons:write"],
+    )
+    .await;
+    let first = keyed(v1(json!({"position": "same"})), "shared");
+    assert_eq!(env.send(&first).await.status, 204);
+    let other = first.clone().basic("second", "second-secret");
+    let reply = env.send(&other).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(
+        reply.header("idempotent-replayed"),
+        None,
+        "carried out again"
+    );
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("3"));
+    assert_eq!(records(&env).await.len(), 2);
+}
+
+#[tokio::test]
+async fn malformed_keys_are_400_naming_the_header() {
+    let env = TestEnv::new().await;
+    let before = env.demo_v1().await;
+    let long = format!("\"{}\"", "k".repeat(256));
+    for value in ["unquoted", "\"\"", long.as_str(), "\"a\\b\""] {
+        let event = v1(json!({"position": "x"})).header("Idempotency-Key", value);
+        let reply = env.send(&event).await;
+        assert_eq!(reply.status, 400, "{value:?}");
+        assert!(reply.problem()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"));
+    }
+    assert_eq!(env.demo_v1().await, before);
+    assert!(records(&env).await.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_carry_it_out_once() {
+    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+    // The first request's transaction is slow; the second arrives meanwhile.
+    proxy.inject(
+        "TransactWriteItems",
+        Fault::DelayRequest(Duration::from_millis(800)),
+        Some(1),
+    );
+    let event = keyed(v1(json!({"position": "once"})), "race");
+    let env = &env;
+    let (a, b) = tokio::join!(env.send(&event), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        env.send(&event).await
+    });
+    assert_eq!(a.status, 204, "{:?}", a.body);
+    assert_eq!(b.status, 409, "{:?}", b.body);
+    assert_eq!(
+        b.problem()["type"],
+        "urn:person-patch:problem:idempotency-key-in-flight"
+    );
+    let retry_after: u64 = b.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=15).contains(&retry_after));
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+    // Once the first is done, the same request replays it.
+    let c = env.send(&event).await;
+    assert_eq!(c.status, 204);
+    assert_eq!(c.header("idempotent-replayed"), Some("true"));
+    assert_eq!(proxy.seen("TransactWriteItems"), 1);
+}
+
+#[tokio::test]
+async fn a_committed_transaction_whose_reply_was_lost_is_recorded_once() {
+    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+    proxy.inject("TransactWriteItems", Fault::LoseReply, Some(1));
+    let event = keyed(v1(json!({"position": "lost reply"})), "lost");
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(reply.header("etag"), Some("\"2\""));
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+    let again = env.send(&event).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("etag"), Some("\"2\""));
+}
+
+#[tokio::test]
+async fn a_failure_worth_retrying_releases_the_key() {
+    let fast = SdkSettings {
+        attempt_timeout: Duration::from_millis(300),
+        operation_timeout: Duration::from_millis(1200),
+        ..SdkSettings::default()
+    };
+    let (env, proxy) = TestEnv::with_faults(fast).await;
+    proxy.inject("TransactWriteItems", Fault::Throttle, None);
+    let event = keyed(v1(json!({"position": "after 503"})), "retry-me");
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
+    proxy.inject("TransactWriteItems", Fault::Pass, None);
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 204, "the key was released: {:?}", reply.body);
+    assert_eq!(reply.header("idempotent-replayed"), None);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crashed_invocation_lapses() {
+    // The invocation runs out of time while its transaction hangs (nothing is written) and
+    // cannot release its claim: as if it had crashed.
+    let patient = SdkSettings {
+        attempt_timeout: Duration::from_secs(20),
+        operation_timeout: Duration::from_secs(30),
+        ..SdkSettings::default()
+    };
+    let (env, proxy) = TestEnv::with_faults(patient).await;
+    proxy.inject("TransactWriteItems", Fault::Hang, None);
+    let event = keyed(v1(json!({"position": "after a crash"})), "crash");
+    let mut context = Context::default();
+    context.deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 2000;
+    let reply = env.send_with_context(&event, context).await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    proxy.inject("TransactWriteItems", Fault::Pass, None);
+
+    // Within the lock, the same request is told to wait.
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 409, "{:?}", reply.body);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
+
+    // Once the lock has lapsed (moved into the past here), the request is carried out.
+    let record = RecordKey::new(
+        person_patch::store::CustomerId(14532),
+        "beqa4api",
+        &person_patch::idempotency::parse_key(&{
+            let mut h = lambda_http::http::HeaderMap::new();
+            h.insert("idempotency-key", "\"crash\"".parse().unwrap());
+            h
+        })
+        .unwrap()
+        .unwrap(),
+    );
+    env.client
+        .update_item()
+        .table_name(&env.persons_table)
+        .key("pk", AttributeValue::S(record.partition_key.clone()))
+        .key("sk", AttributeValue::S(record.sort_key.clone()))
+        .update_expression("SET lockedUntil = :past")
+        .expression_attribute_values(":past", AttributeValue::N((now_seconds() - 1).to_string()))
+        .send()
+        .await
+        .expect("age the lock");
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+    assert_eq!(
+        env.send(&event).await.header("idempotent-replayed"),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn custom_fields_on_a_legacy_record_with_a_key() {
+    let env = TestEnv::new().await;
+    let mut legacy = person_patch::admin::demo_v1_person();
+    legacy.remove("customFields");
+    env.put_item(legacy).await;
+    let event = keyed(
+        v1(json!({"customFields": [{"definitionId": 1001, "value": "kept"}]})),
+        "legacy",
+    );
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    let stored = env.demo_v1().await;
+    let Some(AttributeValue::M(map)) = stored.get("customFields") else {
+        panic!("no map: {stored:?}")
+    };
+    assert_eq!(map.get("1001"), Some(&AttributeValue::S("kept".into())));
+    assert_eq!(n(&stored, "version").as_deref(), Some("2"));
+}
