@@ -62,6 +62,8 @@ for shape in http-api rest-api; do
     '{"status": 403, "problemType": "urn:person-patch:problem:forbidden"}'
   variant "$v1" missing-customer-id 'drop_header("Customer-Id")' \
     '{"status": 400, "problemType": "urn:person-patch:problem:bad-request"}'
+  variant "$v1" control-character-header 'set_header("X-Anything"; "a\u0001b")' \
+    '{"status": 400, "problemType": "urn:person-patch:problem:bad-request"}'
   variant "$v1" unknown-person 'set_path("/v1/persons/00000000-0000-4000-8000-000000000000"; "00000000-0000-4000-8000-000000000000")' \
     '{"status": 404, "problemType": "urn:person-patch:problem:person-not-found"}'
   variant "$v1" bad-id 'set_path("/v1/persons/16"; "16")' \

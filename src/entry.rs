@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::clients::ClientLookup;
 use crate::dialect::ProblemStyle;
-use crate::handler::{handle, App, UndecodableBody};
+use crate::handler::{handle, App, InvalidHeader, UndecodableBody};
 use crate::problem::{ApiError, RequestMeta};
 use crate::store::PersonStore;
 
@@ -45,11 +45,89 @@ pub enum EventResponse {
     HttpApi(ApiGatewayV2httpResponse),
 }
 
-/// Handles one raw Lambda event.
+/// Handles one Lambda event as the runtime received it (JSON text). An event whose header
+/// contents the HTTP types refuse (a control character in a value, a name that is not a
+/// token) would fail to deserialize before any handler ran, and API Gateway would answer 502:
+/// such headers are taken out and the request answered with a 400 naming the first.
+pub async fn handle_raw_event<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    raw: &str,
+    context: Context,
+) -> EventResponse {
+    if let Ok(event) = serde_json::from_str::<LambdaRequest>(raw) {
+        return handle_event(app, event, context).await;
+    }
+    let meta = RequestMeta {
+        request_id: context.request_id.clone(),
+        instance: String::new(),
+    };
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(raw) else {
+        let error = ApiError::BadRequest("The event is not JSON.".into());
+        return to_lambda_response(
+            Origin::HttpApi,
+            error.to_response(ProblemStyle::Rfc9457, &meta),
+        );
+    };
+    let origin = if value.get("httpMethod").is_some() {
+        Origin::RestApi
+    } else {
+        Origin::HttpApi
+    };
+    let refused = strip_invalid_headers(&mut value);
+    match (serde_json::from_value::<LambdaRequest>(value), refused) {
+        (Ok(event), refused) => handle_marked_event(app, event, context, refused).await,
+        (Err(_), _) => {
+            tracing::warn!(request_id = %meta.request_id, "event is not an API Gateway request");
+            let error = ApiError::BadRequest("The request could not be read as HTTP.".into());
+            to_lambda_response(origin, error.to_response(ProblemStyle::Rfc9457, &meta))
+        }
+    }
+}
+
+/// Removes headers whose name or value the HTTP types refuse from `headers` and
+/// `multiValueHeaders`; the first such name (printable), if any.
+fn strip_invalid_headers(event: &mut serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let mut first = None;
+    for map in ["headers", "multiValueHeaders"] {
+        let Some(Value::Object(headers)) = event.get_mut(map) else {
+            continue;
+        };
+        headers.retain(|name, value| {
+            let name_ok = http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+            let values_ok = match value {
+                Value::String(text) => HeaderValue::from_str(text).is_ok(),
+                Value::Array(items) => items.iter().all(|item| {
+                    item.as_str()
+                        .is_some_and(|t| HeaderValue::from_str(t).is_ok())
+                }),
+                Value::Null => true,
+                _ => false,
+            };
+            let keep = name_ok && values_ok;
+            if !keep && first.is_none() {
+                first = Some(crate::engine::json::Printable(name).to_string());
+            }
+            keep
+        });
+    }
+    first
+}
+
+/// Handles one parsed Lambda event.
 pub async fn handle_event<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    event: LambdaRequest,
+    context: Context,
+) -> EventResponse {
+    handle_marked_event(app, event, context, None).await
+}
+
+async fn handle_marked_event<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     mut event: LambdaRequest,
     context: Context,
+    invalid_header: Option<String>,
 ) -> EventResponse {
     let (origin, undecodable) = match &mut event {
         LambdaRequest::ApiGatewayV1(e) => {
@@ -104,6 +182,9 @@ pub async fn handle_event<S: PersonStore, D: ClientLookup>(
     };
     if undecodable {
         request.extensions_mut().insert(UndecodableBody);
+    }
+    if let Some(name) = invalid_header {
+        request.extensions_mut().insert(InvalidHeader(name));
     }
     if let Some(trace_id) = context.xray_trace_id.as_deref() {
         if let Ok(value) = HeaderValue::from_str(trace_id) {

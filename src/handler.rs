@@ -8,13 +8,16 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
-use crate::auth::{Authenticator, Principal, Source, WRITE_SCOPE};
+use crate::auth::{
+    parse_authorization, Authenticator, Credentials, Principal, Source, WRITE_SCOPE,
+};
 use crate::clients::{ClientDirectory, ClientLookup};
 use crate::conditional;
 use crate::deadline::{Deadline, Expired};
 use crate::dialect::PersonId;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
 use crate::engine::expression::VERSION;
+use crate::engine::json::Printable;
 use crate::engine::{self, build_update, json, Definitions, Stamp};
 use crate::engine::{Precondition, Value};
 use crate::idempotency::{self, RecordKey, RecordedAnswer};
@@ -36,6 +39,11 @@ pub const CUSTOMER_ID_HEADER: &str = "customer-id";
 /// adapter, never from anything a caller sends.
 #[derive(Debug, Clone, Copy)]
 pub struct UndecodableBody;
+
+/// Marks a request from which the event adapter took a header HTTP does not allow (a control
+/// character in its value, say), naming it; answered with a 400.
+#[derive(Debug, Clone)]
+pub struct InvalidHeader(pub String);
 
 /// Everything a request needs that outlives it: built once per container.
 pub struct App<S, D = ClientDirectory> {
@@ -74,6 +82,9 @@ struct Summary {
     /// Time spent in persons-table calls (definitions, update).
     store: Option<Duration>,
     throttled: bool,
+    /// The client id a refused Basic login presented (truncated, escaped): ids are not
+    /// secrets, and credential stuffing shows in them.
+    presented_id: Option<String>,
     /// A hash of the Idempotency-Key (never the key), and what became of it.
     idempotency_key: Option<String>,
     idempotency: &'static str,
@@ -121,6 +132,7 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
         fields = %summary.fields.join(","),
         duration_ms = latency.as_secs_f64() * 1000.0,
         dynamodb_ms = summary.store.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        presented_id = summary.presented_id.as_deref().unwrap_or("-"),
         idempotency = if summary.idempotency.is_empty() { "-" } else { summary.idempotency },
         idempotency_key = summary.idempotency_key.as_deref().unwrap_or("-"),
         "request"
@@ -281,6 +293,11 @@ async fn prepare<S: PersonStore, D: ClientLookup>(
     let dialect: &'static Dialect = route.dialect;
     *style = dialect.problems;
     summary.dialect = Some(dialect);
+    if let Some(InvalidHeader(name)) = request.extensions().get::<InvalidHeader>() {
+        return Err(ApiError::BadRequest(format!(
+            "The {name} header holds characters HTTP does not allow in a header (control characters); send it without them."
+        )));
+    }
 
     // One deadline for every DynamoDB call of the request, from the invocation's.
     let deadline =
@@ -288,13 +305,22 @@ async fn prepare<S: PersonStore, D: ClientLookup>(
 
     // 2-3. Authenticate, then the scope.
     let headers = request.headers();
-    let (principal, source) = deadline
+    let authenticated = deadline
         .run(
             app.authenticator
                 .authenticate(headers, request.request_context_ref()),
         )
         .await
-        .map_err(|Expired| past_deadline(dialect, "authenticate"))??;
+        .map_err(|Expired| past_deadline(dialect, "authenticate"))?;
+    let (principal, source) = match authenticated {
+        Ok(found) => found,
+        Err(error) => {
+            if let Ok(Some(Credentials::Basic { client_id, .. })) = parse_authorization(headers) {
+                summary.presented_id = Some(Printable(&client_id).to_string());
+            }
+            return Err(error);
+        }
+    };
     summary.principal = Some(principal.id.clone());
     summary.auth = Some(source);
     if !principal.has_scope(WRITE_SCOPE) {

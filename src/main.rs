@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use person_patch::auth::{AuthPolicy, Authenticator};
 use person_patch::clients::ClientDirectory;
 use person_patch::config::Config;
-use person_patch::entry::handle_event;
+use person_patch::entry::handle_raw_event;
 use person_patch::handler::App;
 use person_patch::sdk::SdkSettings;
 use person_patch::store::DynamoPersonStore;
@@ -26,8 +26,12 @@ async fn main() -> Result<(), Error> {
     )
     .with_metrics(MetricsSink::Stdout);
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Error>(handle_event(app, event.payload, event.context).await)
-    }))
+    // The event is taken as JSON text, so that header contents the HTTP types refuse become
+    // a 400 from the function instead of a failed invocation.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
+            Ok::<_, Error>(handle_raw_event(app, event.payload.get(), event.context).await)
+        },
+    ))
     .await
 }

@@ -56,7 +56,7 @@ where
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
-        .and_then(|l| LevelFilter::from_str(&l).ok())
+        .and_then(|l| level_filter(&l))
         .unwrap_or(LevelFilter::INFO);
     let mut filter = EnvFilter::builder()
         .with_default_directive(level.into())
@@ -79,6 +79,16 @@ where
     };
     if installed.is_err() {
         tracing::debug!("a log subscriber was already installed");
+    }
+}
+
+/// A level name as Lambda (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`) or `RUST_LOG`
+/// spells it, in any case. `FATAL` has no tracing level of its own: it keeps errors only.
+pub fn level_filter(name: &str) -> Option<LevelFilter> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "fatal" | "critical" => Some(LevelFilter::ERROR),
+        "warning" => Some(LevelFilter::WARN),
+        other => LevelFilter::from_str(other).ok(),
     }
 }
 
@@ -207,6 +217,24 @@ fn round3(ms: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_lambda_log_level_maps() {
+        for (name, level) in [
+            ("TRACE", LevelFilter::TRACE),
+            ("DEBUG", LevelFilter::DEBUG),
+            ("INFO", LevelFilter::INFO),
+            ("WARN", LevelFilter::WARN),
+            ("ERROR", LevelFilter::ERROR),
+            ("FATAL", LevelFilter::ERROR),
+            ("fatal", LevelFilter::ERROR),
+            ("warning", LevelFilter::WARN),
+            ("off", LevelFilter::OFF),
+        ] {
+            assert_eq!(level_filter(name), Some(level), "{name}");
+        }
+        assert_eq!(level_filter("loud"), None);
+    }
 
     fn sample(status: u16) -> RequestMetrics {
         RequestMetrics {

@@ -111,3 +111,30 @@ async fn thousands_of_unknown_properties_get_a_bounded_answer() {
     assert!(problem["detail"].as_str().unwrap().contains("19950 more"));
     assert!(reply.body.unwrap().len() < 16 * 1024);
 }
+
+#[tokio::test]
+async fn header_values_http_refuses_are_a_400_naming_the_header_not_a_failed_invocation() {
+    let env = TestEnv::new().await;
+    let before = env.demo_v1().await;
+    for shape in SHAPES {
+        for (name, value) in [
+            ("X-Anything", "a\u{1}b"),
+            ("X-Anything", "line\nbreak"),
+            ("Authorization", "Basic \u{7f}"),
+        ] {
+            let event = Event::v1(shape)
+                .json_body(&json!({"position": "x"}))
+                .header(name, value);
+            let reply = env.send(&event).await;
+            assert_eq!(reply.status, 400, "{shape:?} {name}: {:?}", reply.body);
+            let detail = reply.problem()["detail"].as_str().unwrap().to_owned();
+            assert!(
+                detail
+                    .to_ascii_lowercase()
+                    .contains(&name.to_ascii_lowercase()),
+                "{detail}"
+            );
+        }
+    }
+    assert_eq!(env.demo_v1().await, before);
+}

@@ -101,6 +101,12 @@ fn logs_hold_no_personal_data_and_metrics_follow_emf() {
         }
         assert_eq!(summary["status"], json!(status));
     }
+    // A refused Basic login names the id it presented (never the secret).
+    let refused: Vec<&Json> = summaries.iter().filter(|s| s["status"] == 401).collect();
+    assert!(!refused.is_empty());
+    for summary in refused {
+        assert_eq!(summary["presented_id"], "beqa4api", "{summary}");
+    }
     let first = &summaries[0];
     assert_eq!(first["route"], "PATCH /v1/persons/{personId}");
     assert_eq!(first["fields"], "forename,surname,email,mobile");

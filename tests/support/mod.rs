@@ -23,12 +23,11 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
-use lambda_http::request::LambdaRequest;
 use lambda_http::Context;
 use person_patch::admin;
 use person_patch::auth::Authenticator;
 use person_patch::clients::ClientDirectory;
-use person_patch::entry::handle_event;
+use person_patch::entry::handle_raw_event;
 use person_patch::handler::App;
 use person_patch::sdk::SdkSettings;
 use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
@@ -187,11 +186,11 @@ impl TestEnv {
         self.send_with_context(event, Context::default()).await
     }
 
-    /// Sends a raw event with an invocation context (its deadline, request id).
+    /// Sends a raw event with an invocation context (its deadline, request id), as JSON text,
+    /// the way the function's runtime loop hands it over.
     pub async fn send_with_context(&self, event: &Event, context: Context) -> Reply {
-        let request: LambdaRequest = serde_json::from_value(event.json.clone())
-            .expect("the fixture is not an API Gateway event");
-        let response = handle_event(&self.app, request, context).await;
+        let text = serde_json::to_string(&event.json).expect("the event serializes");
+        let response = handle_raw_event(&self.app, &text, context).await;
         Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
     }
 
