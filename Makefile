@@ -10,7 +10,7 @@ NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,7 +52,13 @@ contract: java $(NODE_TOOLS) $(PY_TOOLS) ## schemathesis against the function se
 
 lint: fmt clippy cfn-lint openapi-lint ## All static checks
 
-run: tools ## Serve the function on 127.0.0.1:9000 with DynamoDB Local and demo data
+chromium: ## Make sure Debian's Chromium is present (for ui-check)
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+ui-check: java chromium $(NODE_TOOLS) ## The table browser of `make run`, opened in headless Chromium, shows the demo persons
+	scripts/with-dynamodb-local scripts/ui-check
+
+run: tools ## Serve the function on 127.0.0.1:9000 (published paths) with DynamoDB Local, demo data and a table browser
 	scripts/with-dynamodb-local scripts/run-local
 
 aarch64:
@@ -66,7 +72,7 @@ sam-build: $(PY_TOOLS) aarch64 ## sam build (rust-cargolambda, arm64) → .aws-s
 
 EVENT ?= events/v1/http-api-patch.json
 invoke: $(PY_TOOLS) ## Send EVENT=<fixture> to the function served by a running `make run`
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke person-patch --data-file $(EVENT)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke person-patch --invoke-address 127.0.0.1 --invoke-port 9000 --data-file $(EVENT)
 
 deploy: ## How to deploy (prints the steps; deploying needs your AWS credentials)
 	@echo "1. make sam-build"

@@ -25,15 +25,23 @@ impl Deadline {
     pub const NONE: Deadline = Deadline(None);
 
     /// From the invocation's deadline in milliseconds since the Unix epoch (the Lambda
-    /// context's `deadline`; 0 when there is none), less [`MARGIN`].
+    /// context's `deadline`; 0 when there is none), less [`MARGIN`]. A value too small to be a
+    /// time since the epoch (before 2001) is read as milliseconds from now: `cargo lambda
+    /// watch` sends its timeout (600,000) there.
     pub fn from_invocation(deadline_ms: u64) -> Deadline {
+        const EPOCH_MS_2001: u64 = 1_000_000_000_000;
         if deadline_ms == 0 {
             return Deadline::NONE;
         }
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(MARGIN);
+        let left_ms = if deadline_ms < EPOCH_MS_2001 {
+            deadline_ms
+        } else {
+            deadline_ms.saturating_sub(now_ms)
+        };
+        let left = Duration::from_millis(left_ms).saturating_sub(MARGIN);
         Deadline(Some(Instant::now() + left))
     }
 
@@ -56,9 +64,18 @@ mod tests {
         assert_eq!(Deadline::from_invocation(0), Deadline::NONE);
     }
 
+    #[test]
+    fn an_emulators_relative_deadline_is_read_as_time_from_now() {
+        let Deadline(Some(at)) = Deadline::from_invocation(600_000) else {
+            panic!("no deadline")
+        };
+        let left = at - Instant::now();
+        assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(599));
+    }
+
     #[tokio::test]
     async fn a_passed_deadline_refuses_before_calling() {
-        let past = Deadline::from_invocation(1);
+        let past = Deadline::from_invocation(1_000_000_000_001);
         let mut called = false;
         let result = past
             .run(async {
