@@ -10,7 +10,7 @@ NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check bench-cold openssl test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,13 @@ fuzz: ## Fuzz raw events through the handler for FUZZ_SECONDS (cargo-fuzz, seed 
 	for f in $$(find events -name '*.json' ! -name '*.expected.json'); do cp "$$f" "fuzz/corpus/event/$$(echo "$$f" | tr / -)"; done
 	# cargo-fuzz's sanitizer flags are unstable options; RUSTC_BOOTSTRAP lets the stable toolchain take them.
 	RUSTC_BOOTSTRAP=1 cargo fuzz run event fuzz/corpus/event -- -max_total_time=$(FUZZ_SECONDS)
+
+openssl:
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+bench-cold: java openssl $(NODE_TOOLS) ## Cold start as Lambda sees it: TLS to DynamoDB, CPU share per memory size (target/bench/cold.md)
+	cargo build --release --bin person-patch --example hello_lambda --example direct_update
+	scripts/with-dynamodb-local cargo bench --bench cold
 
 bench: java $(NODE_TOOLS) ## Benchmarks: criterion + end to end (report: target/bench/report.md)
 	cargo build --release --bin person-patch --example hello_lambda

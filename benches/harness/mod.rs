@@ -208,9 +208,37 @@ pub async fn serve(
 }
 
 pub fn spawn_function(binary: &Path, port: u16) -> Child {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("AWS_ENDPOINT_URL_DYNAMODB");
-    Command::new(binary)
+    spawn_with(binary, port, &Launch::default())
+}
+
+/// How a function process is started beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The DynamoDB endpoint (default: `AWS_ENDPOINT_URL_DYNAMODB`).
+    pub endpoint: Option<String>,
+    /// More environment variables (e.g. `SSL_CERT_FILE`).
+    pub env: Vec<(String, String)>,
+    /// A cgroup v1 `cpu` directory the process joins before it runs.
+    pub cgroup: Option<PathBuf>,
+}
+
+pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
+    let endpoint = launch.endpoint.clone().unwrap_or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("AWS_ENDPOINT_URL_DYNAMODB")
+    });
+    let mut command = Command::new(binary);
+    if let Some(cgroup) = launch.cgroup.clone() {
+        use std::os::unix::process::CommandExt;
+        let procs = cgroup.join("cgroup.procs");
+        // SAFETY: runs in the child between fork and exec; it only writes the child's own
+        // pid to a file, and reports failure as an error instead of unwinding.
+        unsafe {
+            command.pre_exec(move || std::fs::write(&procs, std::process::id().to_string()));
+        }
+    }
+    command
         .env_clear()
+        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "person-patch")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
