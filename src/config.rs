@@ -7,10 +7,15 @@ pub const PERSONS_TABLE_ENV: &str = "PERSONS_TABLE";
 /// The environment variable naming the API clients table.
 pub const CLIENTS_TABLE_ENV: &str = "CLIENTS_TABLE";
 
+/// The environment variable that turns the init-phase connection off: `DYNAMODB_PRECONNECT=off`.
+pub const PRECONNECT_ENV: &str = "DYNAMODB_PRECONNECT";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub persons_table: String,
     pub clients_table: String,
+    /// Open the DynamoDB connection during init (default on).
+    pub preconnect: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -22,6 +27,8 @@ impl Config {
         Ok(Config {
             persons_table: required(PERSONS_TABLE_ENV)?,
             clients_table: required(CLIENTS_TABLE_ENV)?,
+            preconnect: !env::var(PRECONNECT_ENV)
+                .is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false")),
         })
     }
 }

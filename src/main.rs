@@ -20,9 +20,13 @@ async fn main() -> Result<(), Error> {
     let policy = AuthPolicy::from_env()?;
     let sdk_config = SdkSettings::default().load().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let directory = ClientDirectory::new(client.clone(), config.clients_table);
+    if config.preconnect {
+        directory.preconnect().await;
+    }
     let app = App::new(
-        DynamoPersonStore::new(client.clone(), config.persons_table),
-        Authenticator::new(ClientDirectory::new(client, config.clients_table)).with_policy(policy),
+        DynamoPersonStore::new(client, config.persons_table),
+        Authenticator::new(directory).with_policy(policy),
     )
     .with_metrics(MetricsSink::Stdout);
     let app = &app;

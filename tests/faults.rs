@@ -159,3 +159,26 @@ async fn v2_answers_503_in_its_own_shape() {
         "https://tools.ietf.org/html/rfc9110#section-15.6.4"
     );
 }
+
+#[tokio::test]
+async fn preconnect_reads_once_and_a_hung_dynamodb_cannot_hold_init() {
+    use person_patch::clients::ClientDirectory;
+    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+    let faulty = client_for(&proxy.endpoint, &SdkSettings::default());
+    let directory = ClientDirectory::new(faulty.clone(), env.clients_table.clone());
+    directory.preconnect().await;
+    assert_eq!(proxy.seen("GetItem"), 1, "one read opens the connection");
+
+    proxy.inject("GetItem", Fault::Hang, None);
+    let hung = ClientDirectory::new(
+        client_for(&proxy.endpoint, &SdkSettings::default()),
+        env.clients_table.clone(),
+    );
+    let started = Instant::now();
+    hung.preconnect().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "preconnect waited {:?}",
+        started.elapsed()
+    );
+}
