@@ -16,7 +16,7 @@ use crate::dialect::{
 use crate::engine::custom_fields::{MAX_ENTRIES, MAX_TEXT_CHARS};
 use crate::engine::{BoolForms, Clear, Field, Kind};
 use crate::handler::MAX_BODY_BYTES;
-use crate::problem::BASIC_CHALLENGE;
+use crate::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
 
 /// Text without control characters (`multiline`: but for tab, line feed, carriage return).
 fn no_controls(multiline: bool) -> &'static str {
@@ -120,10 +120,15 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
 
 fn request_schema(dialect: &Dialect) -> Json {
     let mut properties = Map::new();
+    let mut lists = Vec::new();
     for field in dialect.fields.fields {
         properties.insert(field.name.to_owned(), field_schema(field, dialect));
+        if matches!(field.kind, Kind::CustomFields) {
+            lists.push(field.name);
+        }
     }
-    json!({
+    // At least one field, and an empty list alone changes nothing: refused as no field.
+    let mut schema = json!({
         "type": "object",
         "properties": properties,
         "additionalProperties": false,
@@ -132,7 +137,15 @@ fn request_schema(dialect: &Dialect) -> Json {
             "Only the properties sent are changed. Names are matched case-insensitively; a name sent twice (in any case), an unknown name and a read-only one ({}) are refused.",
             dialect.fields.read_only.join(", ")
         ),
-    })
+    });
+    for list in lists {
+        schema["not"] = json!({
+            "required": [list],
+            "maxProperties": 1,
+            "properties": {list: {"maxItems": 0}}
+        });
+    }
+    schema
 }
 
 /// The 200 record of a dialect that answers with one.
@@ -208,10 +221,12 @@ fn operation(dialect: &Dialect) -> Json {
         {"name": "personId", "in": "path", "required": true, "schema": id_schema, "example": id_example},
         {"name": "Customer-Id", "in": "header", "required": customer_required,
          "description": if customer_required { "The customer acted for." } else { "The customer acted for; optional when the credentials may act for exactly one customer." },
-         "schema": {"type": "integer", "format": "int64", "minimum": 1}, "example": DEMO_CUSTOMER.0},
+         "schema": {"type": "string", "pattern": "^[ \\t]*0*([1-9][0-9]{0,17}|[1-8][0-9]{18})[ \\t]*$",
+                    "description": "A positive 64-bit integer in decimal digits; leading zeros and surrounding spaces are allowed. The function accepts up to 9223372036854775807; the pattern, which cannot say that exactly, stops at 8999999999999999999."},
+         "example": DEMO_CUSTOMER.0.to_string()},
         {"name": "If-Match", "in": "header", "required": false,
-         "description": "* or a list of ETags from earlier answers: update only if the record is still at one of those versions (else 412).",
-         "schema": {"type": "string"}},
+         "description": "* or a list of up to 100 ETags from earlier answers: update only if the record is still at one of those versions (else 412).",
+         "schema": {"type": "string", "pattern": "^[ \\t]*(\\*|\"[0-9]{1,19}\"([ \\t]*,[ \\t]*\"[0-9]{1,19}\"){0,99})[ \\t]*$"}},
         {"name": "Idempotency-Key", "in": "header", "required": false,
          "description": "A key of the client's choosing, as a quoted string (RFC 8941) of 1 to 255 printable ASCII characters, scoped to the credentials and customer. Within 24 hours, the same request (method, path, If-Match and body) with the same key answers what the first one answered, with Idempotent-Replayed: true, and writes nothing; another request with the key is a 422; while the first is still being carried out, a 409 with Retry-After. Answers of 5xx are not kept: the key may be used again.",
          "schema": {"type": "string", "pattern": "^\"([\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]|\\\\[\"\\\\]){1,255}\"$"},
@@ -246,7 +261,8 @@ fn operation(dialect: &Dialect) -> Json {
         ("412", problem_response("If-Match did not match; the current ETag is given.", style, false,
             json!({"ETag": header("The current version.", json!({"type": "string"}))}))),
         ("413", problem_response(&format!("The body is larger than {MAX_BODY_BYTES} bytes, or the record would exceed the store's item size."), style, false, json!({}))),
-        ("415", problem_response("The body is not sent as JSON.", style, false, json!({}))),
+        ("415", problem_response("The body is not sent as JSON.", style, false,
+            json!({"Accept-Patch": header("The patch document types accepted.", json!({"type": "string", "const": ACCEPT_PATCH}))}))),
         ("500", problem_response("An unexpected error; quote the requestId.", style, false, json!({}))),
         ("503", problem_response("The store is busy or unavailable, or the request's deadline passed; retry after Retry-After.", style, false,
             json!({"Retry-After": header("Seconds to wait.", json!({"type": "integer"}))}))),

@@ -14,6 +14,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// The `WWW-Authenticate` challenge sent with every 401.
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"persons\", charset=\"UTF-8\"";
 
+/// The patch document types both routes accept (RFC 5789's `Accept-Patch`, sent with a 415).
+pub const ACCEPT_PATCH: &str = "application/json, application/merge-patch+json, text/json";
+
 /// How long a caller should wait after a 503 before retrying, in seconds.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
@@ -250,6 +253,9 @@ impl ApiError {
         match self {
             ApiError::MethodNotAllowed => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("PATCH"));
+            }
+            ApiError::UnsupportedMediaType => {
+                headers.insert("accept-patch", HeaderValue::from_static(ACCEPT_PATCH));
             }
             ApiError::Unauthenticated(_) => {
                 headers.insert(
