@@ -7,12 +7,11 @@
 use std::io::BufRead;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
 use person_patch::sdk::SdkSettings;
-use person_patch::store::{to_attribute, PersonKey};
+use person_patch::store::{send_plan, PersonKey};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -44,24 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &Precondition::Exists,
         );
         let started = Instant::now();
-        client
-            .update_item()
-            .table_name(&table)
-            .key("pk", AttributeValue::S(key.partition_key()))
-            .key("sk", AttributeValue::S(key.sort_key()))
-            .update_expression(plan.update_expression)
-            .condition_expression(plan.condition_expression)
-            .set_expression_attribute_names(Some(plan.names.into_iter().collect()))
-            .set_expression_attribute_values(Some(
-                plan.values
-                    .into_iter()
-                    .map(|(k, v)| (k, to_attribute(v)))
-                    .collect(),
-            ))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await?;
+        send_plan(&client, &table, &key, plan).await?;
         println!("{}", started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(())

@@ -321,19 +321,7 @@ impl DynamoPersonStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| {
-                    let text = describe_sdk_error(&e);
-                    match e.code() {
-                        Some(
-                            "ProvisionedThroughputExceededException"
-                            | "RequestLimitExceeded"
-                            | "ThrottlingException",
-                        ) => StoreError::Throttled,
-                        _ if e.as_service_error().is_none() => StoreError::Unavailable(text),
-                        Some("InternalServerError") => StoreError::Unavailable(text),
-                        _ => StoreError::Failed(text),
-                    }
-                })?;
+                .map_err(|e| classify_other(&e))?;
             for item in output.items.unwrap_or_default() {
                 if let Some((id, definition)) = definition_of(&item) {
                     definitions.insert(id, definition);
@@ -846,6 +834,36 @@ where
         }
         _ => failed(StoreError::Failed(description)),
     }
+}
+
+/// Sends `plan` for `key` as a bare `UpdateItem` (new values returned), outside the handler:
+/// the floor the benchmarks measure the function against.
+pub async fn send_plan(
+    client: &Client,
+    table: &str,
+    key: &PersonKey,
+    plan: UpdatePlan,
+) -> Result<(), StoreError> {
+    client
+        .update_item()
+        .table_name(table)
+        .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+        .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+        .update_expression(plan.update_expression)
+        .condition_expression(plan.condition_expression)
+        .set_expression_attribute_names(Some(plan.names.into_iter().collect()))
+        .set_expression_attribute_values(Some(
+            plan.values
+                .into_iter()
+                .map(|(k, v)| (k, to_attribute(v)))
+                .collect(),
+        ))
+        .return_values(ReturnValue::UpdatedNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify_other(&e))
 }
 
 pub fn to_attribute(value: Value) -> AttributeValue {

@@ -289,16 +289,10 @@ async fn a_hundred_custom_fields_at_once() {
 }
 
 /// The demo v1 person as another tool might have written it: no customFields map.
-fn legacy_v1_person() -> HashMap<String, AttributeValue> {
-    let mut legacy = admin::demo_v1_person();
-    legacy.remove("customFields");
-    legacy
-}
-
 #[tokio::test]
 async fn a_legacy_item_without_the_container_still_updates() {
     let env = TestEnv::new().await;
-    env.put_item(legacy_v1_person()).await;
+    env.put_legacy_v1_person().await;
 
     let reply = env
         .send(&Event::v1(Shape::HttpApi).json_body(&json!({
@@ -324,7 +318,7 @@ async fn a_legacy_item_without_the_container_still_updates() {
     assert_eq!(custom_map(&env.demo_v1().await).len(), 2);
 
     // A stale If-Match on a legacy item is still a 412, not a second write.
-    env.put_item(legacy_v1_person()).await;
+    env.put_legacy_v1_person().await;
     let reply = env
         .send(&custom(json!([{"definitionId": 1001, "value": "x"}])).header("If-Match", "\"7\""))
         .await;

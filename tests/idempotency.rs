@@ -371,9 +371,7 @@ async fn a_claim_left_by_a_crashed_invocation_lapses() {
 #[tokio::test]
 async fn custom_fields_on_a_legacy_record_with_a_key() {
     let env = TestEnv::new().await;
-    let mut legacy = person_patch::admin::demo_v1_person();
-    legacy.remove("customFields");
-    env.put_item(legacy).await;
+    env.put_legacy_v1_person().await;
     let event = keyed(
         v1(json!({"customFields": [{"definitionId": 1001, "value": "kept"}]})),
         "legacy",

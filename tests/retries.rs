@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -113,12 +112,6 @@ async fn v2_a_committed_write_whose_reply_is_lost_answers_the_record_it_wrote() 
     }
 }
 
-fn legacy_v1_person() -> HashMap<String, AttributeValue> {
-    let mut legacy = admin::demo_v1_person();
-    legacy.remove("customFields");
-    legacy
-}
-
 #[tokio::test]
 async fn custom_fields_on_a_legacy_record_survive_a_lost_reply_of_either_plan() {
     let body = json!({"customFields": [{"definitionId": 1001, "value": "kept"}], "position": "P"});
@@ -128,7 +121,7 @@ async fn custom_fields_on_a_legacy_record_survive_a_lost_reply_of_either_plan() 
         for if_match in [None, Some("\"1\"")] {
             let (env, proxy) = TestEnv::with_faults(settings()).await;
             if legacy {
-                env.put_item(legacy_v1_person()).await;
+                env.put_legacy_v1_person().await;
             }
             proxy.inject_after("UpdateItem", pass, Fault::LoseReply, Some(1));
             let mut event = Event::v1(Shape::HttpApi).json_body(&body);

@@ -9,11 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
-use person_patch::store::{to_attribute, PersonKey};
+use person_patch::store::PersonKey;
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -352,23 +351,7 @@ impl DirectUpdate {
             &Precondition::Exists,
         );
         let started = Instant::now();
-        client
-            .update_item()
-            .table_name(PERSONS_TABLE)
-            .key("pk", AttributeValue::S(self.key.partition_key()))
-            .key("sk", AttributeValue::S(self.key.sort_key()))
-            .update_expression(plan.update_expression)
-            .condition_expression(plan.condition_expression)
-            .set_expression_attribute_names(Some(plan.names.into_iter().collect()))
-            .set_expression_attribute_values(Some(
-                plan.values
-                    .into_iter()
-                    .map(|(k, v)| (k, to_attribute(v)))
-                    .collect(),
-            ))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
+        person_patch::store::send_plan(client, PERSONS_TABLE, &self.key, plan)
             .await
             .expect("direct UpdateItem");
         started.elapsed().as_secs_f64() * 1000.0

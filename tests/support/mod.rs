@@ -250,6 +250,13 @@ impl TestEnv {
             .expect("put item");
     }
 
+    /// Writes the demo v1 person as another tool would: without the `customFields` map.
+    pub async fn put_legacy_v1_person(&self) {
+        let mut legacy = admin::demo_v1_person();
+        legacy.remove("customFields");
+        self.put_item(legacy).await;
+    }
+
     /// Writes a copy of the demo v1 person under another customer and id.
     pub async fn put_v1_person(&self, customer: i64, id: &str) {
         let mut item = admin::demo_v1_person();
