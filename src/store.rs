@@ -59,19 +59,7 @@ pub enum Returning {
     Record,
 }
 
-/// A stored record's plain attributes (strings, numbers, booleans and maps of them).
-pub type Record = BTreeMap<String, Stored>;
-
-/// A stored attribute value as the service reads it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
-    Value(Value),
-    Map(BTreeMap<String, Stored>),
-    /// DynamoDB's `NULL` (what boto3 writes for Python's `None`).
-    Null,
-    /// A type the service never writes (sets, lists, binary), kept opaque.
-    Other,
-}
+pub use crate::engine::record::{Record, Stored};
 
 /// A successful update.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use crate::engine::{BoolForms, FieldTable, Kind, Value};
-use crate::store::{Record, Stored};
+use crate::engine::record::{Record, Stored};
 
 /// A client dialect of the service.
 #[derive(Debug)]

@@ -2,10 +2,12 @@
 //! and a pure builder turns a patch into one DynamoDB update.
 
 pub mod custom_fields;
+pub mod error_class;
 pub mod expression;
 pub mod field;
 pub mod json;
 pub mod patch;
+pub mod record;
 pub mod text;
 pub mod validate;
 

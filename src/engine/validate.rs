@@ -16,17 +16,7 @@ pub const MAX_REPORTED_ERRORS: usize = 50;
 /// The property path errors about the body as a whole are keyed by.
 pub const BODY_PATH: &str = "$";
 
-/// Which kind of rule an error broke. Contacts v1 answers the two differently (400 and 422);
-/// Persons v2 answers both with its 400 ValidationProblemDetails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The JSON does not have the shape the field takes: a wrong JSON type, a number out of
-    /// the field's range, a non-object body.
-    Malformed,
-    /// Well-formed JSON breaking a rule of the field: too long, not an email, null where a
-    /// value is required, an unknown or read-only property, an empty patch.
-    Invalid,
-}
+pub use super::error_class::ErrorClass;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
