@@ -1,26 +1,28 @@
 //! person-patch: partial updates of person records in DynamoDB, behind API Gateway.
 //!
-//! The request path: [`entry`] (Lambda event in, response shape out) → [`handler`] (the
-//! contract's order of checks) → [`routing`] and [`dialect`] (which API is spoken) →
-//! [`engine`] (field tables, validation, the update expression) → [`store`] (one conditional
-//! `UpdateItem`). Failures are [`problem::ApiError`] values, mapped to HTTP in one place.
+//! The modules, by concern:
+//! - [`http`]: the Lambda event adapter ([`entry`]) → the handler, taking the contract's order
+//!   of checks ([`handler`]) → [`routing`]; conditional requests, `Idempotency-Key`, the
+//!   request deadline; [`problem::ApiError`], mapped to HTTP in one place.
+//! - [`auth`]: Basic credentials (generated secrets and argon2id), gateway-verified JWTs, the
+//!   clients table ([`clients`]).
+//! - [`dialect`]: which API is spoken (Contacts v1, Persons v2), as field tables.
+//! - [`engine`]: field tables → a validated patch → one DynamoDB update, pure.
+//! - [`store`]: the persons table (one conditional `UpdateItem`, or a transaction with an
+//!   idempotency record), the SDK's settings ([`sdk`]), in-memory stand-ins ([`memory`]).
+//! - [`ops`]: configuration, logs and metrics, the admin tool, the OpenAPI description.
+//!
+//! The crate root re-exports each module under its old flat name (`person_patch::handler`,
+//! `person_patch::clients`, …), which the binaries, tests and benchmarks use.
 
-pub mod admin;
 pub mod auth;
-pub mod clients;
-pub mod conditional;
-pub mod config;
-pub mod deadline;
 pub mod dialect;
 pub mod engine;
-pub mod entry;
-pub mod handler;
-pub mod idempotency;
-pub mod memory;
-pub mod openapi;
-pub mod problem;
-pub mod routing;
-pub mod sdk;
-pub mod secrets;
+pub mod http;
+pub mod ops;
 pub mod store;
-pub mod telemetry;
+
+pub use auth::{clients, secrets};
+pub use http::{conditional, deadline, entry, handler, idempotency, problem, routing};
+pub use ops::{admin, config, openapi, telemetry};
+pub use store::{memory, sdk};

@@ -9,8 +9,8 @@ use std::fmt;
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use crate::engine::{BoolForms, FieldTable, Kind, Value};
 use crate::engine::record::{Record, Stored};
+use crate::engine::{BoolForms, FieldTable, Kind, Value};
 
 /// A client dialect of the service.
 #[derive(Debug)]

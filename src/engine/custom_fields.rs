@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use time::{macros::format_description, Date, Time};
 
+use super::error_class::ErrorClass;
 use super::json::{Json, Printable};
 use super::patch::{Change, Op, Target, Value};
 use super::text::{char_len, has_forbidden_control};
-use super::error_class::ErrorClass;
 
 /// The most entries one request may send.
 pub const MAX_ENTRIES: usize = 100;

@@ -16,6 +16,9 @@
 //!   token's, its customers those of its clients-table entry. A `Bearer` header without such a
 //!   context is never trusted.
 
+pub mod clients;
+pub mod secrets;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -32,7 +35,6 @@ use crate::clients::{
     hash_password, ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
 };
 use crate::problem::ApiError;
-use crate::secrets;
 use crate::store::CustomerId;
 
 /// The scope both routes require.

@@ -1,5 +1,5 @@
 //! One deadline per request, taken from the invocation's: every DynamoDB call of a request
-//! shares it, and it ends [`Deadline::MARGIN`] before Lambda would stop the invocation, so the
+//! shares it, and it ends [`MARGIN`] before Lambda would stop the invocation, so the
 //! caller gets a 503 with `Retry-After` rather than API Gateway's bare 5xx.
 
 use std::future::Future;

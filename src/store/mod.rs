@@ -1,5 +1,8 @@
 //! The person store: one conditional `UpdateItem` per PATCH, behind a narrow trait.
 
+pub mod memory;
+pub mod sdk;
+
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};

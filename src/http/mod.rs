@@ -1,0 +1,11 @@
+//! HTTP at the edge: the Lambda event adapter, the handler taking the contract's order of
+//! checks, routing, conditional requests, idempotency keys, the request deadline, and the one
+//! place failures become problem answers.
+
+pub mod conditional;
+pub mod deadline;
+pub mod entry;
+pub mod handler;
+pub mod idempotency;
+pub mod problem;
+pub mod routing;
