@@ -24,8 +24,8 @@ use crate::idempotency::{self, RecordKey, RecordedAnswer};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
 use crate::store::{
-    Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, RecordedUpdateError, Returning,
-    StoreError, Stored, Updated,
+    Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, Record, RecordedUpdateError,
+    Returning, StoreError, Stored, Updated,
 };
 use crate::telemetry::{Metrics, MetricsSink, RequestMetrics};
 
@@ -174,6 +174,9 @@ struct Prepared {
 struct Recording {
     record: RecordKey,
     claim_id: String,
+    /// The person as read beside the claim (the two calls are independent, so they run
+    /// together); `None` when that read failed and the update must read again.
+    prefetched: Option<Option<Record>>,
 }
 
 async fn process<S: PersonStore, D: ClientLookup>(
@@ -205,15 +208,25 @@ async fn process<S: PersonStore, D: ClientLookup>(
         body_bytes(request),
     );
     let claim_id = uuid::Uuid::new_v4().simple().to_string();
-    let claimed = prepared
-        .deadline
-        .run(app.store.claim(ClaimRequest {
+    let person_key = PersonKey {
+        customer: prepared.customer,
+        person: prepared.person,
+    };
+    // The claim and the read of the person the update needs are independent: one round trip.
+    let (claimed, prefetched) = tokio::join!(
+        prepared.deadline.run(app.store.claim(ClaimRequest {
             record: &record,
             fingerprint: &fingerprint,
             claim_id: &claim_id,
             now: SystemTime::now(),
-        }))
-        .await
+        })),
+        prepared.deadline.run(app.store.read_person(&person_key)),
+    );
+    let prefetched = match prefetched {
+        Ok(Ok(person)) => Some(person),
+        _ => None,
+    };
+    let claimed = claimed
         .map_err(|Expired| past_deadline(prepared.dialect, "claim"))?
         .map_err(|error| store_error(error, summary, prepared.dialect))?;
     match claimed {
@@ -233,7 +246,11 @@ async fn process<S: PersonStore, D: ClientLookup>(
         }
         Claim::Claimed => {
             summary.idempotency = "first";
-            let recording = Recording { record, claim_id };
+            let recording = Recording {
+                record,
+                claim_id,
+                prefetched,
+            };
             let result = execute(app, request, summary, &prepared, Some(&recording)).await;
             // A success was recorded with its update; record a refusal the request will always
             // get, release the key after a failure worth retrying.
@@ -463,13 +480,17 @@ async fn update_recorded<S: PersonStore, D: ClientLookup>(
 ) -> Result<Response<Body>, ApiError> {
     let dialect = prepared.dialect;
     let deadline = prepared.deadline;
+    let mut prefetched = recording.prefetched.clone();
     for _ in 0..RECORDED_UPDATE_ATTEMPTS {
-        let old = deadline
-            .run(app.store.read_person(key))
-            .await
-            .map_err(|Expired| past_deadline(dialect, "read"))?
-            .map_err(|error| store_error(error, summary, dialect))?
-            .ok_or(ApiError::PersonNotFound)?;
+        let old = match prefetched.take() {
+            Some(person) => person,
+            None => deadline
+                .run(app.store.read_person(key))
+                .await
+                .map_err(|Expired| past_deadline(dialect, "read"))?
+                .map_err(|error| store_error(error, summary, dialect))?,
+        }
+        .ok_or(ApiError::PersonNotFound)?;
         let version = match old.get(VERSION) {
             None => None,
             Some(Stored::Value(Value::N(n))) => Some(
