@@ -53,7 +53,7 @@ contract: java $(NODE_TOOLS) $(PY_TOOLS) ## schemathesis against the function se
 lint: fmt clippy cfn-lint openapi-lint ## All static checks
 
 chromium: ## Make sure Debian's Chromium is present (for ui-check)
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 ui-check: java chromium $(NODE_TOOLS) ## The table browser of `make run`, opened in headless Chromium, shows the demo persons
 	scripts/with-dynamodb-local scripts/ui-check
@@ -88,7 +88,7 @@ fuzz: ## Fuzz raw events through the handler for FUZZ_SECONDS (cargo-fuzz, seed 
 	RUSTC_BOOTSTRAP=1 cargo fuzz run event fuzz/corpus/event -- -max_total_time=$(FUZZ_SECONDS)
 
 openssl:
-	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+	@command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl; }
 
 bench-cold: java openssl $(NODE_TOOLS) ## Cold start as Lambda sees it: TLS to DynamoDB, CPU share per memory size (target/bench/cold.md)
 	cargo build --release --bin person-patch --example hello_lambda --example direct_update
