@@ -27,7 +27,7 @@ fn no_controls(multiline: bool) -> &'static str {
     }
 }
 
-const BOOL_TEXT: &str = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Tt]|[Ff])$";
+const BOOL_TEXT: &str = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Tt]|[Ff])?$";
 
 /// The request schema of one field.
 fn field_schema(field: &Field, dialect: &Dialect) -> Json {
@@ -46,24 +46,24 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
         Kind::Email { max } => {
             let email = json!({"type": "string", "format": "email", "maxLength": max});
             if clearable {
-                json!({"anyOf": [email, {"const": ""}]})
+                // "" clears: a string branch generated clients read (not a `const`).
+                json!({"anyOf": [email, {"type": "string", "maxLength": 0}]})
             } else {
                 email
             }
         }
         Kind::Boolean(BoolForms::Json) => json!({"type": "boolean"}),
+        // The empty string (which clears) sits inside the string branch's pattern, a form
+        // generated clients read; a `const: ""` branch is one some of them mishandle.
         Kind::Boolean(BoolForms::JsonOrText) => json!({
             "anyOf": [
                 {"type": "boolean"},
-                {"type": "string", "pattern": BOOL_TEXT},
-                {"const": ""}
+                {"type": "string", "pattern": BOOL_TEXT}
             ]
         }),
         Kind::Date => json!({
-            "anyOf": [
-                {"type": "string", "format": "date", "pattern": "^\\d{4}-\\d{2}-\\d{2}(T00:00:00)?$"},
-                {"const": ""}
-            ],
+            "type": "string",
+            "pattern": "^(\\d{4}-\\d{2}-\\d{2}(T00:00:00)?)?$",
             "description": "A real calendar date from 1900-01-01 to today, YYYY-MM-DD (a T00:00:00 time part is accepted). Stored as YYYY-MM-DD."
         }),
         Kind::Integer {
@@ -73,7 +73,7 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
         } => {
             let number = json!({"type": "integer", "minimum": min, "maximum": max});
             if digit_string {
-                json!({"anyOf": [number, {"type": "string", "pattern": "^[0-9]{1,10}$"}, {"const": ""}],
+                json!({"anyOf": [number, {"type": "string", "pattern": "^([0-9]{1,10})?$"}],
                        "description": format!("An integer from {min} to {max}, as a number or a string of digits.")})
             } else {
                 number
