@@ -23,11 +23,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine;
 use harness::*;
 use person_patch::admin;
-use person_patch::sdk::SdkSettings;
 use person_patch::store::CustomerId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -348,21 +346,7 @@ async fn main() {
         .unwrap_or_else(|| SIZES.to_vec());
 
     // Tables, demo data and a generated-secret client, written directly.
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
-            .endpoint_url(&plain)
-            .retry_config(SdkSettings::default().retry_config())
-            .build(),
-    );
-    admin::create_tables(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("tables");
-    admin::seed_demo(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("demo data");
+    let client = local_tables(&plain).await;
     let generated = person_patch::clients::generate_secret();
     admin::create_client(
         &client,

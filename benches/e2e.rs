@@ -17,9 +17,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use person_patch::admin;
-use person_patch::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 
 mod harness;
@@ -320,23 +317,7 @@ async fn main() {
     let rss_invocations = env_usize("E2E_RSS_INVOCATIONS", 10_000);
     let cold_runs = env_usize("E2E_COLD_RUNS", 15);
 
-    let settings = SdkSettings::default();
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
-            .endpoint_url(&endpoint)
-            .retry_config(settings.retry_config())
-            .timeout_config(settings.timeout_config())
-            .build(),
-    );
-    admin::create_tables(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("tables");
-    admin::seed_demo(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("demo data");
+    let client = local_tables(&endpoint).await;
 
     eprintln!(
         "warm: {requests} PATCHes through the runtime loop, alternating with direct UpdateItems"

@@ -258,6 +258,30 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
+/// A DynamoDB client for DynamoDB Local at `endpoint` with the function's SDK settings, and
+/// the benchmark's tables with the demo data in them.
+pub async fn local_tables(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let settings = person_patch::sdk::SdkSettings::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
+            .endpoint_url(endpoint)
+            .retry_config(settings.retry_config())
+            .timeout_config(settings.timeout_config())
+            .build(),
+    );
+    admin::create_tables(&client, PERSONS_TABLE, CLIENTS_TABLE)
+        .await
+        .expect("tables");
+    admin::seed_demo(&client, PERSONS_TABLE, CLIENTS_TABLE)
+        .await
+        .expect("demo data");
+    client
+}
+
 pub fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
