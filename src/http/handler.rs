@@ -24,8 +24,8 @@ use crate::idempotency::{self, RecordKey, RecordedAnswer};
 use crate::problem::{ApiError, RequestMeta};
 use crate::routing::{self, NoRoute};
 use crate::store::{
-    Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, Record, RecordedUpdateError,
-    Returning, StoreError, Stored, Updated,
+    map_holding, Claim, ClaimRequest, CustomerId, MapHolding, PersonKey, PersonStore, Record,
+    RecordedUpdateError, Returning, StoreError, Stored, Updated,
 };
 use crate::telemetry::{Metrics, MetricsSink, RequestMetrics};
 
@@ -511,10 +511,10 @@ async fn update_recorded<S: PersonStore, D: ClientLookup>(
         let mut chosen = &plan;
         if let Some(fallback) = plan.fallback.as_deref() {
             for map in &fallback.creates_maps {
-                match old.get(*map) {
-                    None | Some(Stored::Null) => chosen = fallback,
-                    Some(Stored::Map(_)) => {}
-                    Some(_) => return Err(ApiError::StoredRecordConflict(map)),
+                match map_holding(&old, map) {
+                    MapHolding::Missing => chosen = fallback,
+                    MapHolding::Present => {}
+                    MapHolding::Foreign => return Err(ApiError::StoredRecordConflict(map)),
                 }
             }
         }

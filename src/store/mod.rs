@@ -342,15 +342,17 @@ impl PersonStore for DynamoPersonStore {
             // written and the caller is told.
             outcome = match self.attempt(key, fallback, returning).await {
                 Attempt::ConditionFailed(Some(item)) => {
-                    let foreign = fallback.creates_maps.iter().find(|m| {
-                        !matches!(item.get(**m), None | Some(Stored::Null | Stored::Map(_)))
-                    });
+                    let holding = |m: &&str| map_holding(&item, m);
+                    let foreign = fallback
+                        .creates_maps
+                        .iter()
+                        .find(|m| holding(m) == MapHolding::Foreign);
                     if let Some(map) = foreign {
                         Attempt::Failed(StoreError::ForeignType(map))
                     } else if fallback
                         .creates_maps
                         .iter()
-                        .any(|m| matches!(item.get(*m), Some(Stored::Map(_))))
+                        .any(|m| holding(m) == MapHolding::Present)
                     {
                         self.attempt(key, &plan, returning).await
                     } else {
@@ -889,6 +891,24 @@ fn to_stored(value: &AttributeValue) -> Stored {
         ),
         AttributeValue::Null(_) => Stored::Null,
         _ => Stored::Other,
+    }
+}
+
+/// How a stored record holds a map an update writes entries into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapHolding {
+    /// Absent, or `NULL` (which holds nothing): the update creates the map whole.
+    Missing,
+    Present,
+    /// Another type, written by another tool: updating it would lose data.
+    Foreign,
+}
+
+pub fn map_holding(record: &Record, map: &str) -> MapHolding {
+    match record.get(map) {
+        None | Some(Stored::Null) => MapHolding::Missing,
+        Some(Stored::Map(_)) => MapHolding::Present,
+        Some(_) => MapHolding::Foreign,
     }
 }
 
