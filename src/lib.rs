@@ -10,6 +10,7 @@
 //! - [`engine`]: field tables → a validated patch → one DynamoDB update, pure.
 //! - [`store`]: the persons table (one conditional `UpdateItem`, or a transaction with an
 //!   idempotency record), the SDK's settings ([`sdk`]), in-memory stand-ins ([`memory`]).
+//! - [`events`]: the `person-events` function: the table's stream → `PersonUpdated` events.
 //! - [`ops`]: configuration, logs and metrics, the admin tool, the OpenAPI description.
 //!
 //! The crate root re-exports each module under its old flat name (`person_patch::handler`,
@@ -18,6 +19,7 @@
 pub mod auth;
 pub mod dialect;
 pub mod engine;
+pub mod events;
 pub mod http;
 pub mod ops;
 pub mod store;

@@ -46,6 +46,11 @@ impl Dialect {
         }
         Json::Object(body)
     }
+
+    /// One stored value as a field of `kind` is written in this dialect's answers.
+    pub fn render_stored(&self, kind: Kind, stored: &Stored) -> Json {
+        render_value(kind, stored)
+    }
 }
 
 /// One stored value as a field of this kind is written in answers. Values of an unexpected

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::{json, Map, Value as JsonValue};
@@ -32,20 +32,33 @@ pub const DEMO_V2_PERSON: i32 = 16;
 
 pub type AdminError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Creates the persons table (`pk`, `sk`) and the clients table (`clientId`), on-demand.
+/// Creates the persons table (`pk`, `sk`, with a `NEW_AND_OLD_IMAGES` stream) and the clients
+/// table (`clientId`), on-demand.
 /// A table that already exists is left as it is.
 pub async fn create_tables(
     client: &Client,
     persons: &str,
     clients: &str,
 ) -> Result<(), AdminError> {
+    // The persons table's stream feeds person-events (as template.yaml's does).
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()?;
     create_table(
         client,
         persons,
         &[(PARTITION_KEY, KeyType::Hash), (SORT_KEY, KeyType::Range)],
+        Some(stream),
     )
     .await?;
-    create_table(client, clients, &[(CLIENT_ID_ATTRIBUTE, KeyType::Hash)]).await?;
+    create_table(
+        client,
+        clients,
+        &[(CLIENT_ID_ATTRIBUTE, KeyType::Hash)],
+        None,
+    )
+    .await?;
     Ok(())
 }
 
@@ -53,11 +66,13 @@ async fn create_table(
     client: &Client,
     name: &str,
     keys: &[(&str, KeyType)],
+    stream: Option<StreamSpecification>,
 ) -> Result<(), AdminError> {
     let mut request = client
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(stream);
     for (attribute, key_type) in keys {
         request = request
             .attribute_definitions(

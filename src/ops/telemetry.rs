@@ -139,14 +139,21 @@ impl Metrics {
         }
         let cold = !self.warm.swap(true, Ordering::Relaxed);
         let line = emf_line(request, cold, now_millis()).to_string();
-        match &self.sink {
+        self.sink.write(&line);
+    }
+}
+
+impl MetricsSink {
+    /// Writes one EMF line.
+    pub fn write(&self, line: &str) {
+        match self {
             MetricsSink::Stdout => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
             }
             MetricsSink::Memory(lines) => {
                 if let Ok(mut lines) = lines.lock() {
-                    lines.push(line);
+                    lines.push(line.to_owned());
                 }
             }
             MetricsSink::Off => {}
@@ -187,6 +194,19 @@ pub fn emf_line(request: &RequestMetrics, cold_start: bool, timestamp_ms: u64) -
     if let Some(store) = request.store_latency_ms {
         metrics.push(("DynamoDBLatency", "Milliseconds", json!(round3(store))));
     }
+    emf_document_at(("Route", request.route), &metrics, timestamp_ms)
+}
+
+/// An EMF document, now, with one dimension: `metrics` as (name, unit, value).
+pub fn emf_document(dimension: (&str, &str), metrics: &[(&str, &str, Json)]) -> Json {
+    emf_document_at(dimension, metrics, now_millis())
+}
+
+fn emf_document_at(
+    (dimension, dimension_value): (&str, &str),
+    metrics: &[(&str, &str, Json)],
+    timestamp_ms: u64,
+) -> Json {
     let definitions: Vec<Json> = metrics
         .iter()
         .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
@@ -198,14 +218,14 @@ pub fn emf_line(request: &RequestMetrics, cold_start: bool, timestamp_ms: u64) -
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Route"]],
+                "Dimensions": [[dimension]],
                 "Metrics": definitions,
             }],
         }),
     );
-    document.insert("Route".into(), json!(request.route));
+    document.insert(dimension.into(), json!(dimension_value));
     for (name, _, value) in metrics {
-        document.insert(name.into(), value);
+        document.insert((*name).into(), value.clone());
     }
     Json::Object(document)
 }

@@ -125,6 +125,19 @@ impl Default for SdkSettings {
 }
 
 impl SdkSettings {
+    /// For the events function, which runs off the request path: more patience with
+    /// EventBridge (a failed batch is retried by Lambda from the stream anyway).
+    pub fn events() -> Self {
+        SdkSettings {
+            connect_timeout: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(3),
+            operation_timeout: Duration::from_secs(20),
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+
     pub fn retry_config(&self) -> RetryConfig {
         RetryConfig::standard()
             .with_max_attempts(self.max_attempts)

@@ -34,6 +34,11 @@ pub enum Fault {
     /// Forwarded, and only the first half of the reply's body passed on, under a
     /// `Content-Length` saying so: an unparsable reply to a request that was carried out.
     Truncate,
+    /// Forwarded, and in the reply's stream images every empty collection written as `{}` is
+    /// given back its `M` type: DynamoDB Local 3.x leaves the type off empty maps and lists in
+    /// `GetRecords` (awslabs/amazon-dynamodb-local-samples#37; DynamoDB itself keeps it), and
+    /// the SDK cannot read such a reply. The service only writes empty maps, never lists.
+    MendEmptyCollections,
 }
 
 #[derive(Default)]
@@ -135,7 +140,8 @@ impl FaultProxy {
                 | Fault::DelayRequest(_)
                 | Fault::LoseReply
                 | Fault::DelayReply(_)
-                | Fault::Truncate => {
+                | Fault::Truncate
+                | Fault::MendEmptyCollections => {
                     let mut upstream = BufReader::new(TcpStream::connect(&self.upstream).await?);
                     upstream.get_mut().write_all(head.as_bytes()).await?;
                     upstream.get_mut().write_all(&body).await?;
@@ -151,6 +157,13 @@ impl FaultProxy {
                             let head = with_content_length(&response_head, half.len());
                             client.get_mut().write_all(head.as_bytes()).await?;
                             client.get_mut().write_all(half).await?;
+                            continue;
+                        }
+                        Fault::MendEmptyCollections => {
+                            let mended = mend_empty_collections(&response_body);
+                            let head = with_content_length(&response_head, mended.len());
+                            client.get_mut().write_all(head.as_bytes()).await?;
+                            client.get_mut().write_all(&mended).await?;
                             continue;
                         }
                         _ => {}
@@ -199,6 +212,40 @@ async fn respond(
     stream.write_all(response.as_bytes()).await
 }
 
+/// A `GetRecords` reply with `{}` attribute values written `{"M": {}}` (see
+/// [`Fault::MendEmptyCollections`]); a body that is not JSON is passed on as it is.
+fn mend_empty_collections(body: &[u8]) -> Vec<u8> {
+    fn mend(value: &mut serde_json::Value) {
+        let Some(object) = value.as_object_mut() else {
+            return;
+        };
+        if object.is_empty() {
+            object.insert("M".into(), serde_json::json!({}));
+        } else if let Some(entries) = object.get_mut("M").and_then(|m| m.as_object_mut()) {
+            entries.values_mut().for_each(mend);
+        } else if let Some(items) = object.get_mut("L").and_then(|l| l.as_array_mut()) {
+            items.iter_mut().for_each(mend);
+        }
+    }
+    let Ok(mut reply) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    if let Some(records) = reply.get_mut("Records").and_then(|r| r.as_array_mut()) {
+        for record in records {
+            for image in ["Keys", "NewImage", "OldImage"] {
+                if let Some(attributes) = record
+                    .get_mut("dynamodb")
+                    .and_then(|d| d.get_mut(image))
+                    .and_then(|i| i.as_object_mut())
+                {
+                    attributes.values_mut().for_each(mend);
+                }
+            }
+        }
+    }
+    serde_json::to_vec(&reply).unwrap_or_else(|_| body.to_vec())
+}
+
 /// A response head with its `Content-Length` (and any CRC32 checksum, which would no longer
 /// match) replaced.
 fn with_content_length(head: &str, length: usize) -> String {
@@ -219,7 +266,7 @@ fn with_content_length(head: &str, length: usize) -> String {
     format!("{}\r\n\r\n", lines.join("\r\n"))
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().skip(1).find_map(|line| {
         let (key, value) = line.split_once(':')?;
         key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
@@ -228,7 +275,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 /// Reads one HTTP/1.1 message (head, and a `Content-Length` or chunked body, kept as sent);
 /// `None` at the end of the stream.
-async fn read_message(
+pub async fn read_message(
     stream: &mut BufReader<TcpStream>,
 ) -> std::io::Result<Option<(String, Vec<u8>)>> {
     let mut head = String::new();

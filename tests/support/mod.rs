@@ -8,7 +8,9 @@
 
 #![allow(dead_code)]
 
+pub mod eventbridge;
 pub mod fault_proxy;
+pub mod streams;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -179,6 +181,31 @@ impl TestEnv {
             clients_table,
             app,
         }
+    }
+
+    /// A reader of the persons table's stream, from its beginning.
+    pub async fn stream_reader(&self) -> streams::StreamReader {
+        let table = self
+            .client
+            .describe_table()
+            .table_name(&self.persons_table)
+            .send()
+            .await
+            .expect("describe the persons table");
+        let arn = table
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .expect("the persons table has a stream")
+            .to_owned();
+        let config = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+                "local", "local", None, None, "tests",
+            ))
+            .endpoint_url(streams_endpoint().await)
+            .build();
+        streams::StreamReader::new(aws_sdk_dynamodbstreams::Client::from_conf(config), arn)
     }
 
     /// Sends a raw event through the function's event adapter, as the Lambda runtime would.
@@ -579,4 +606,33 @@ pub fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
         Some(AttributeValue::N(n)) => Some(n.clone()),
         _ => None,
     }
+}
+
+/// DynamoDB Local's Streams API, through a proxy that mends its empty-collection images (see
+/// [`fault_proxy::Fault::MendEmptyCollections`]).
+pub async fn streams_endpoint() -> String {
+    let proxy = fault_proxy::FaultProxy::start(endpoint()).await;
+    proxy.inject("GetRecords", fault_proxy::Fault::MendEmptyCollections, None);
+    proxy.endpoint
+}
+
+/// An EventBridge client for `endpoint` (a local stand-in), retrying quickly.
+pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    let settings = SdkSettings {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(10),
+        ..SdkSettings::events()
+    };
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(settings.retry_config())
+        .timeout_config(settings.timeout_config())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
 }
