@@ -27,6 +27,13 @@ fn no_controls(multiline: bool) -> &'static str {
     }
 }
 
+/// Exactly the real calendar dates 1900-01-01..2099-12-31 (month lengths and leap years), with
+/// an optional `T00:00:00`, or `""`.
+const DATE_PATTERN: &str = concat!(
+    "^(((19|20)\\d{2}-((0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)",
+    "|(19(0[48]|[2468][048]|[13579][26])|20([02468][048]|[13579][26]))-02-29)(T00:00:00)?)?$"
+);
+
 const BOOL_TEXT: &str = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Tt]|[Ff])?$";
 
 /// The request schema of one field.
@@ -63,8 +70,8 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
         }),
         Kind::Date => json!({
             "type": "string",
-            "pattern": "^(\\d{4}-\\d{2}-\\d{2}(T00:00:00)?)?$",
-            "description": "A real calendar date from 1900-01-01 to today, YYYY-MM-DD (a T00:00:00 time part is accepted). Stored as YYYY-MM-DD."
+            "pattern": DATE_PATTERN,
+            "description": "A real calendar date from 1900-01-01 to today, YYYY-MM-DD (a T00:00:00 time part is accepted); \"\" or null unsets it. The pattern admits exactly the real dates of 1900-2099; a date after today is refused too. Stored as YYYY-MM-DD."
         }),
         Kind::Integer {
             min,
@@ -379,7 +386,12 @@ pub fn document() -> Json {
                     "type": "object",
                     "properties": {
                         "definitionId": {"type": "integer", "format": "int64"},
-                        "value": {"type": ["string", "null"], "maxLength": MAX_TEXT_CHARS}
+                        "value": {
+                            "type": ["string", "null"],
+                            "maxLength": MAX_TEXT_CHARS,
+                            "pattern": no_controls(true),
+                            "description": "The value as text, fitting the definition's type: true or false (boolean), an integer, a decimal, YYYY-MM-DD (date), HH:mm (time), one of the options (list), a positive integer id (systemList), any text (text: one line; note: tab, line feed and carriage return allowed). null or \"\" unsets the field."
+                        }
                     },
                     "required": ["definitionId", "value"],
                     "additionalProperties": false
