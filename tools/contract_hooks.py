@@ -15,6 +15,10 @@ Two things JSON Schema cannot describe are data, not shape; the hooks supply the
 - A Persons v2 DateOfBirth may not be after today, which a pattern cannot say (the pattern
   admits exactly the real dates of 1900-2099). A generated date after yesterday (UTC) is
   replaced by 2000-01-01, in the same form.
+- Names are matched case-insensitively (patternProperties say so), and a name sent twice in
+  different cases is refused, which JSON Schema cannot say (to it they are two properties). In
+  a case judged valid, a property whose name repeats an earlier one in another case is left
+  off. tests/ cover the refusal of such bodies.
 - A custom field's definitionId must name one of the customer's definitions. scripts/contract
   creates writable note definitions 2001..2100; each generated definitionId within int64 is
   pointed at one of them, the i-th item at 2001 + i (so none repeats), whatever else the case
@@ -105,6 +109,16 @@ def _date_of_birth(case):
                 case.body[key] = "2000-01-01" + value[10:]
 
 
+def _case_repeats(case):
+    if not _judged_valid(case) or not isinstance(case.body, dict):
+        return
+    seen = set()
+    for key in list(case.body):
+        if key.lower() in seen:
+            del case.body[key]
+        seen.add(key.lower())
+
+
 def _optional_header_slips(case):
     if not _judged_valid(case):
         return
@@ -124,5 +138,6 @@ def _optional_header_slips(case):
 def before_call(ctx, case, **kwargs):
     _custom_fields(case)
     _date_of_birth(case)
+    _case_repeats(case)
     _optional_header_slips(case)
     _idempotency_key(case)

@@ -127,32 +127,55 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
 
 fn request_schema(dialect: &Dialect) -> Json {
     let mut properties = Map::new();
+    let mut patterns = Map::new();
     let mut lists = Vec::new();
     for field in dialect.fields.fields {
         properties.insert(field.name.to_owned(), field_schema(field, dialect));
+        patterns.insert(any_case(field.name), field_schema(field, dialect));
         if matches!(field.kind, Kind::CustomFields) {
             lists.push(field.name);
         }
     }
-    // At least one field, and an empty list alone changes nothing: refused as no field.
+    // The canonical names for generated clients; every spelling in any case, with the same
+    // schema, for what the function accepts.
     let mut schema = json!({
         "type": "object",
         "properties": properties,
+        "patternProperties": patterns,
         "additionalProperties": false,
         "minProperties": 1,
         "description": format!(
-            "Only the properties sent are changed. Names are matched case-insensitively; a name sent twice (in any case), an unknown name and a read-only one ({}) are refused.",
+            "Only the properties sent are changed. Names are matched case-insensitively (ASCII), as patternProperties says; a name sent twice (in any case), an unknown name and a read-only one ({}) are refused.",
             dialect.fields.read_only.join(", ")
         ),
     });
+    // At least one field, and an empty list alone changes nothing: refused as no field.
     for list in lists {
         schema["not"] = json!({
-            "required": [list],
+            "minProperties": 1,
             "maxProperties": 1,
-            "properties": {list: {"maxItems": 0}}
+            "propertyNames": {"pattern": any_case(list)},
+            "additionalProperties": {"type": "array", "maxItems": 0}
         });
     }
     schema
+}
+
+/// A pattern matching `name` in any ASCII case, letter by letter (`^[Cc][Ii][Tt][Yy]$`).
+fn any_case(name: &str) -> String {
+    let mut pattern = String::from("^");
+    for c in name.chars() {
+        if c.is_ascii_alphabetic() {
+            pattern.push('[');
+            pattern.push(c.to_ascii_uppercase());
+            pattern.push(c.to_ascii_lowercase());
+            pattern.push(']');
+        } else {
+            pattern.push(c);
+        }
+    }
+    pattern.push('$');
+    pattern
 }
 
 /// The 200 record of a dialect that answers with one.
