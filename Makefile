@@ -106,5 +106,5 @@ bench-cold: java openssl $(NODE_TOOLS) ## Cold start as Lambda sees it: TLS to D
 
 bench: java $(NODE_TOOLS) ## Benchmarks: criterion + end to end (report: target/bench/report.md)
 	cargo build --release --bin person-patch --example hello_lambda
-	cargo bench --bench auth --bench engine
+	cargo bench --bench auth --bench engine --bench events
 	scripts/with-dynamodb-local cargo bench --bench e2e

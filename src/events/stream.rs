@@ -19,21 +19,21 @@ pub enum EventName {
     Remove,
 }
 
-/// One stream record, the parts this function uses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamRecord {
+/// One stream record, the parts this function uses, borrowed from the event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamRecord<'a> {
     pub event_name: EventName,
     /// The record's position in its shard: the identifier of a batch item failure.
-    pub sequence_number: String,
-    pub keys: Image,
-    pub old_image: Option<Image>,
-    pub new_image: Option<Image>,
+    pub sequence_number: &'a str,
+    pub keys: &'a Image,
+    pub old_image: Option<&'a Image>,
+    pub new_image: Option<&'a Image>,
 }
 
-impl StreamRecord {
+impl<'a> StreamRecord<'a> {
     /// Reads one element of the event's `Records`; `None` when it is not a DynamoDB stream
     /// record this function can use.
-    pub fn from_json(record: &Json) -> Option<StreamRecord> {
+    pub fn from_json(record: &'a Json) -> Option<StreamRecord<'a>> {
         let event_name = match record.get("eventName")?.as_str()? {
             "INSERT" => EventName::Insert,
             "MODIFY" => EventName::Modify,
@@ -41,10 +41,10 @@ impl StreamRecord {
             _ => return None,
         };
         let dynamodb = record.get("dynamodb")?;
-        let image = |name: &str| dynamodb.get(name).and_then(Json::as_object).cloned();
+        let image = |name: &str| dynamodb.get(name).and_then(Json::as_object);
         Some(StreamRecord {
             event_name,
-            sequence_number: dynamodb.get("SequenceNumber")?.as_str()?.to_owned(),
+            sequence_number: dynamodb.get("SequenceNumber")?.as_str()?,
             keys: image("Keys")?,
             old_image: image("OldImage"),
             new_image: image("NewImage"),
@@ -104,7 +104,7 @@ mod tests {
         let read = StreamRecord::from_json(&record).unwrap();
         assert_eq!(read.event_name, EventName::Modify);
         assert_eq!(read.sequence_number, "100");
-        assert_eq!(string(&read.keys, "sk"), Some("PERSON#2"));
+        assert_eq!(string(read.keys, "sk"), Some("PERSON#2"));
         for bad in [
             json!(null),
             json!({"eventName": "MODIFY"}),
