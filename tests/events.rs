@@ -380,3 +380,38 @@ async fn the_schema_refuses_what_an_event_must_not_hold() {
         assert!(!validator.is_valid(&bad), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_stream_fixture_sends_one_event_per_modified_person() {
+    let bridge = RecordingEventBridge::start().await;
+    let app = EventsApp::new(
+        EventBridgePublisher::new(eventbridge_client(&bridge.endpoint), BUS),
+        Values::Omit,
+    );
+    let event = load_fixture("stream/dynamodb-modify.json");
+    let response = app.handle(&event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let details: Vec<Json> = bridge.taken().iter().map(detail).collect();
+    for detail in &details {
+        assert_valid(detail);
+    }
+    let summary: Vec<(Json, Json)> = details
+        .iter()
+        .map(|d| (d["personId"].clone(), d["changedFields"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                json!(DEMO_V1),
+                json!(["title", "forename", "customFields.1001"])
+            ),
+            (json!("16"), json!(["City", "IsActive"])),
+        ]
+    );
+    assert_eq!(details[1]["updatedBy"], "demo-generated");
+    let sent = serde_json::to_string(&bridge.taken()).unwrap();
+    for value in ["Augusta", "Analytical Engine", "Boston", "Ada"] {
+        assert!(!sent.contains(value), "{value}");
+    }
+}

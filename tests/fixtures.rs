@@ -1,5 +1,6 @@
-//! Every event under `events/` against DynamoDB Local with the demo data, each beside its
-//! expected response (`<name>.expected.json`): adding a fixture adds a case here.
+//! Every API Gateway event under `events/` against DynamoDB Local with the demo data, each
+//! beside its expected response (`<name>.expected.json`): adding a fixture adds a case here.
+//! (`events/stream/` holds the events function's DynamoDB stream events: tests/events.rs.)
 //!
 //! An expected response names `status`, and optionally `headers` (each must be present with
 //! that value), `problemType` (the problem's `type`), and `body` (`null`: no body; an object:
@@ -20,6 +21,9 @@ fn fixtures(dir: &Path, found: &mut Vec<PathBuf>) {
     entries.sort();
     for path in entries {
         if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "stream") {
+                continue;
+            }
             fixtures(&path, found);
         } else if path.extension().is_some_and(|e| e == "json")
             && !path.to_string_lossy().ends_with(".expected.json")
