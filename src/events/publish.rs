@@ -276,6 +276,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any run of entries is cut into consecutive requests that keep the order, hold 1 to
+        /// 10 entries each and stay within the size limit.
+        #[test]
+        fn batches_cover_every_entry_in_order_within_the_limits(
+            sizes in proptest::collection::vec(0usize..120_000, 0..40)
+        ) {
+            let events: Vec<_> = sizes.iter().map(|&n| event(n)).collect();
+            let ranges = batches(&events);
+            let mut next = 0;
+            for range in ranges {
+                proptest::prop_assert_eq!(range.start, next);
+                proptest::prop_assert!(!range.is_empty() && range.len() <= MAX_ENTRIES);
+                let total: usize = events[range.clone()].iter().map(PersonUpdated::size).sum();
+                proptest::prop_assert!(total <= MAX_REQUEST_BYTES);
+                next = range.end;
+            }
+            proptest::prop_assert_eq!(next, events.len());
+        }
+    }
+
     #[test]
     fn batches_hold_ten_entries_and_stay_under_the_size_limit() {
         let small: Vec<_> = (0..23).map(|_| event(100)).collect();
