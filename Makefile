@@ -74,8 +74,8 @@ run: tools ## Serve the function on 127.0.0.1:9000 (published paths) with Dynamo
 aarch64:
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
-build: $(PY_TOOLS) aarch64 ## Release bootstrap for Lambda arm64 → target/lambda/person-patch/bootstrap
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --bin person-patch
+build: $(PY_TOOLS) aarch64 ## Release bootstraps for Lambda arm64 → target/lambda/{person-patch,person-events}/bootstrap
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --bin person-patch --bin person-events
 
 sam-build: $(PY_TOOLS) aarch64 ## sam build (rust-cargolambda, arm64) → .aws-sam/build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
