@@ -145,32 +145,24 @@ pub fn person_updated(record: &StreamRecord, values: Values) -> Result<PersonUpd
         "changedFields".into(),
         Json::Array(changed.iter().map(|c| Json::from(c.name())).collect()),
     );
-    let names_only = Json::Object(detail.clone()).to_string();
-    let mut event = PersonUpdated {
-        detail: names_only,
-        time: updated_at.map(str::to_owned),
-        sequence_number: record.sequence_number.to_owned(),
-        dialect: dialect.name,
-        changed: changed.len(),
-    };
     if values == Values::Include {
         let rendered: Map<String, Json> = changed
             .iter()
             .map(|c| (c.name(), c.new_value(dialect, new)))
             .collect();
         detail.insert("values".into(), Json::Object(rendered));
-        let with_values = PersonUpdated {
-            detail: Json::Object(detail.clone()).to_string(),
-            ..event.clone()
-        };
-        if with_values.size() <= MAX_REQUEST_BYTES {
-            event = with_values;
-        } else {
-            // Too large for EventBridge with its values: sent with names only, and saying so.
-            detail.remove("values");
-            detail.insert("valuesOmitted".into(), Json::Bool(true));
-            event.detail = Json::Object(detail).to_string();
-        }
+    }
+    let mut event = PersonUpdated {
+        detail: detail_text(&detail),
+        time: updated_at.map(str::to_owned),
+        sequence_number: record.sequence_number.to_owned(),
+        dialect: dialect.name,
+        changed: changed.len(),
+    };
+    if event.size() > MAX_REQUEST_BYTES && detail.remove("values").is_some() {
+        // Too large for EventBridge with its values: sent with names only, and saying so.
+        detail.insert("valuesOmitted".into(), Json::Bool(true));
+        event.detail = detail_text(&detail);
     }
     Ok(event)
 }
@@ -186,12 +178,15 @@ fn person_key(keys: &Image) -> Option<(String, String, &'static Dialect)> {
         return None;
     }
     let person = string(keys, SORT_KEY)?.strip_prefix(PERSON_PREFIX)?;
-    let dialect = DIALECTS
-        .iter()
-        .copied()
-        .find(|d| d.id_format.parse(person).is_ok())?;
-    let id = dialect.id_format.parse(person).ok()?;
-    Some((customer.to_owned(), id.to_string(), dialect))
+    DIALECTS.iter().find_map(|dialect| {
+        let id = dialect.id_format.parse(person).ok()?;
+        Some((customer.to_owned(), id.to_string(), *dialect))
+    })
+}
+
+/// The detail as JSON text (a map of JSON values always serializes).
+fn detail_text(detail: &Map<String, Json>) -> String {
+    serde_json::to_string(detail).unwrap_or_default()
 }
 
 /// A field whose value changed.
