@@ -138,3 +138,102 @@ async fn header_values_http_refuses_are_a_400_naming_the_header_not_a_failed_inv
     }
     assert_eq!(env.demo_v1().await, before);
 }
+
+/// Sends `event`, failing (instead of hanging the run) if no answer comes within a minute: a
+/// guard against work that grows with what a request says, not a measure of speed.
+async fn answered(env: &TestEnv, event: &Event) -> Reply {
+    tokio::time::timeout(std::time::Duration::from_secs(60), env.send(event))
+        .await
+        .expect("an answer, not a request that runs until the function's timeout")
+}
+
+/// Number literals whose value would cost work if it were computed digit by digit: each gets
+/// the answer its tame twin (the same number written plainly, or 0) gets, in both dialects,
+/// under a known or an unknown property, inside custom fields, and nothing is written.
+#[tokio::test]
+async fn number_literals_cost_their_length_not_their_value() {
+    let env = TestEnv::new().await;
+    let before_v1 = env.demo_v1().await;
+    let before_v2 = env.demo_v2().await;
+    let hostile = [
+        "0e9000000000000000000",
+        "-0E+9000000000000000000",
+        "0.0000e-9000000000000000000",
+        "1e9000000000000000000",
+        "1e-9000000000000000000",
+        "-0",
+        "2147483648",
+        "9223372036854775808",
+        "1.7976931348623157e308",
+        "123456789012345678901234567890e-30",
+    ];
+    for literal in hostile {
+        for (label, event, tame) in [
+            (
+                "v1 known",
+                Event::v1(Shape::HttpApi).body(&format!(r#"{{"forename":{literal}}}"#)),
+                Event::v1(Shape::HttpApi).body(r#"{"forename":0}"#),
+            ),
+            (
+                "v1 unknown",
+                Event::v1(Shape::HttpApi).body(&format!(r#"{{"nickname":{literal}}}"#)),
+                Event::v1(Shape::HttpApi).body(r#"{"nickname":0}"#),
+            ),
+            (
+                "v2 known",
+                Event::v2(Shape::RestApi).body(&format!(r#"{{"FirstName":{literal}}}"#)),
+                Event::v2(Shape::RestApi).body(r#"{"FirstName":0}"#),
+            ),
+            (
+                "v2 unknown",
+                Event::v2(Shape::RestApi).body(&format!(r#"{{"Nickname":[{literal}]}}"#)),
+                Event::v2(Shape::RestApi).body(r#"{"Nickname":[0]}"#),
+            ),
+        ] {
+            let reply = answered(&env, &event).await;
+            let expected = answered(&env, &tame).await.status;
+            // A literal serde_json cannot hold as a number (past f64) is a malformed body.
+            let out_of_range = literal.starts_with("1e9");
+            assert!(
+                reply.status == expected || (out_of_range && reply.status == 400),
+                "{label} {literal}: {} (the tame twin gets {expected}): {:?}",
+                reply.status,
+                reply.body
+            );
+            assert!((400..500).contains(&reply.status), "{label} {literal}");
+        }
+    }
+    // Where a whole number is wanted, the literal's exact value decides, however written.
+    for (literal, status) in [
+        ("1001", 204),
+        ("1001e0", 204),
+        ("1.001e3", 204),
+        ("100100000e-5", 204),
+        ("1001.000000000000000000000000000000", 204),
+        ("1001e-9000000000000000000", 400),
+        ("0e9000000000000000000", 422),
+        ("1001e9000000000000000000", 400),
+        ("1001.0000000000000000000000000001", 400),
+    ] {
+        let event = Event::v1(Shape::HttpApi).body(&format!(
+            r#"{{"customFields":[{{"definitionId":{literal},"value":"x"}}]}}"#
+        ));
+        let reply = answered(&env, &event).await;
+        assert_eq!(reply.status, status, "{literal}: {:?}", reply.body);
+    }
+    let after_v1 = env.demo_v1().await;
+    assert_eq!(env.demo_v2().await, before_v2);
+    // Only the valid custom field writes above changed the v1 person.
+    let changed = changed_attributes(&before_v1, &after_v1);
+    assert!(
+        changed.iter().all(|a| [
+            "customFields",
+            "version",
+            "updatedAt",
+            "updatedBy",
+            "lastWriteId"
+        ]
+        .contains(&a.as_str())),
+        "{changed:?}"
+    );
+}

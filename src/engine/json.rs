@@ -121,41 +121,83 @@ fn attach_integers<'a>(json: &mut Json, literals: &mut impl Iterator<Item = &'a 
 
 /// The integer a JSON number literal denotes exactly, if it is a whole number within `i64`.
 fn exact_integer(literal: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(literal).ok()?;
-    let (negative, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
+    exact_integer_counted(literal, &mut 0)
+}
+
+/// The largest exponent magnitude told apart: past it, a non-zero mantissa is far out of
+/// `i64` (or far below 1) and a zero one is zero, so the value no longer matters.
+const EXPONENT_CAP: i64 = 1 << 40;
+
+/// [`exact_integer`], adding the steps it takes to `steps`: one per byte of the literal and
+/// one per zero the exponent appends (at most 19, the digits of `u64`), so the work is bounded
+/// by the literal's length whatever its value.
+fn exact_integer_counted(literal: &[u8], steps: &mut usize) -> Option<i64> {
+    let (negative, unsigned) = match literal.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, literal),
     };
-    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+    let (mantissa, exponent) = match unsigned.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(at) => (
+            unsigned.get(..at)?,
+            exponent_of(unsigned.get(at + 1..)?, steps)?,
+        ),
         None => (unsigned, 0),
     };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
-    // Where the decimal point falls among `digits` once the exponent is applied.
-    let point = i64::try_from(whole.len()).ok()?.checked_add(exponent)?;
-    let mut value: i128 = 0;
-    for (index, digit) in digits.iter().enumerate() {
-        let d = i128::from(digit.checked_sub(b'0')?);
-        if i64::try_from(index).ok()? < point {
-            value = value.checked_mul(10)?.checked_add(d)?;
-            if value > i128::from(u64::MAX) {
-                return None;
-            }
+    let (whole, fraction) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(at) => (mantissa.get(..at)?, mantissa.get(at + 1..)?),
+        None => (mantissa, &[][..]),
+    };
+    // Where the decimal point falls among the digits once the exponent is applied.
+    let point = i64::try_from(whole.len()).ok()?.saturating_add(exponent);
+    let mut value: u64 = 0;
+    let mut index: i64 = 0;
+    for &digit in whole.iter().chain(fraction) {
+        *steps += 1;
+        let d = digit.checked_sub(b'0').filter(|d| *d <= 9)?;
+        if index < point {
+            value = value.checked_mul(10)?.checked_add(u64::from(d))?;
         } else if d != 0 {
             return None;
         }
+        index += 1;
     }
-    // Zeros the exponent adds after the last digit.
-    let digit_count = i64::try_from(digits.len()).ok()?;
-    for _ in digit_count..point {
-        value = value.checked_mul(10)?;
-        if value > i128::from(u64::MAX) {
+    // Zeros the exponent appends after the last digit: none change a zero, and twenty would
+    // take any other value past `u64`.
+    let appended = point.saturating_sub(index);
+    if value != 0 && appended > 0 {
+        if appended > 19 {
             return None;
         }
+        for _ in 0..appended {
+            *steps += 1;
+            value = value.checked_mul(10)?;
+        }
     }
-    let value = if negative { -value } else { value };
-    i64::try_from(value).ok()
+    if negative {
+        0i64.checked_sub_unsigned(value)
+    } else {
+        i64::try_from(value).ok()
+    }
+}
+
+/// The exponent after `e`: an optional sign and digits, its magnitude capped at
+/// [`EXPONENT_CAP`] (one step per byte).
+fn exponent_of(text: &[u8], steps: &mut usize) -> Option<i64> {
+    let (sign, digits) = match text.split_first() {
+        Some((b'-', rest)) => (-1, rest),
+        Some((b'+', rest)) => (1, rest),
+        _ => (1, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut magnitude: i64 = 0;
+    for &digit in digits {
+        *steps += 1;
+        let d = digit.checked_sub(b'0').filter(|d| *d <= 9)?;
+        magnitude = (magnitude * 10 + i64::from(d)).min(EXPONENT_CAP);
+    }
+    Some(sign * magnitude)
 }
 
 impl<'de> Deserialize<'de> for Json {
@@ -284,6 +326,7 @@ impl fmt::Display for Printable<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn keeps_member_order() {
@@ -389,6 +432,135 @@ mod tests {
     fn printable_escapes_and_truncates() {
         assert_eq!(Printable("a\"b\n").to_string(), "a\\\"b\\n");
         assert_eq!(Printable(&"x".repeat(100)).to_string().chars().count(), 65);
+    }
+
+    /// What a literal denotes, worked out another way: the digits without their trailing
+    /// zeros, times a power of ten (exponents of up to 38 digits, as generated).
+    fn reference(literal: &str) -> Option<i64> {
+        let (negative, unsigned) = match literal.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, literal),
+        };
+        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i128>().unwrap()),
+            None => (unsigned, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = format!("{whole}{fraction}");
+        let significant = digits.trim_start_matches('0');
+        if significant.is_empty() {
+            return Some(0);
+        }
+        let kept = significant.trim_end_matches('0');
+        let dropped = (significant.len() - kept.len()) as i128;
+        let power = whole.len() as i128 + exponent - digits.len() as i128 + dropped;
+        if power < 0 || power > 40 || kept.len() > 38 {
+            return None;
+        }
+        let value = kept
+            .parse::<u128>()
+            .ok()?
+            .checked_mul(10u128.checked_pow(power as u32)?)?;
+        let value = i128::try_from(value).ok()?;
+        i64::try_from(if negative { -value } else { value }).ok()
+    }
+
+    /// JSON number literals of every form: signs, zeros, long mantissas, exponents of any sign
+    /// and size (up to 38 digits), and the edges of int32, int64 and f64.
+    fn literal() -> impl Strategy<Value = String> {
+        let whole = prop_oneof![
+            Just("0".to_owned()),
+            "[1-9][0-9]{0,25}",
+            "[1-9]0{0,40}",
+            Just("2147483647".to_owned()),
+            Just("2147483648".to_owned()),
+            Just("9223372036854775807".to_owned()),
+            Just("9223372036854775808".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("17976931348623157".to_owned()),
+        ];
+        let fraction = proptest::option::of(prop_oneof!["[0-9]{1,25}", "0{1,60}", "[0-9]0{0,40}"]);
+        let exponent = proptest::option::of((
+            prop_oneof![Just("e"), Just("E")],
+            prop_oneof![Just(""), Just("+"), Just("-")],
+            prop_oneof!["[0-9]{1,3}", "[0-9]{1,38}", "0{1,30}[1-9]"],
+        ));
+        (any::<bool>(), whole, fraction, exponent).prop_map(
+            |(negative, whole, fraction, exponent)| {
+                let mut literal = String::new();
+                if negative {
+                    literal.push('-');
+                }
+                literal.push_str(&whole);
+                if let Some(fraction) = fraction {
+                    literal.push('.');
+                    literal.push_str(&fraction);
+                }
+                if let Some((e, sign, digits)) = exponent {
+                    literal.push_str(e);
+                    literal.push_str(sign);
+                    literal.push_str(&digits);
+                }
+                literal
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The integer of a literal is the one it denotes, and finding it takes at most one
+        /// step per byte plus the 19 zeros an exponent may append, whatever the value.
+        #[test]
+        fn literals_cost_their_length_not_their_value(literal in literal()) {
+            let mut steps = 0;
+            let integer = exact_integer_counted(literal.as_bytes(), &mut steps);
+            prop_assert_eq!(integer, reference(&literal), "{}", literal);
+            prop_assert!(steps <= literal.len() + 19, "{} took {} steps", literal, steps);
+            // The same inside a document, where serde_json reads it first.
+            if let Ok(Json::Array(items)) = parse(format!("[{literal}]").as_bytes()) {
+                match items.first() {
+                    Some(Json::Number(number)) => prop_assert_eq!(number.integer(), integer),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_literals_answer_at_once() {
+        for (literal, expected) in [
+            ("0e9000000000000000000", Some(0)),
+            ("0e100000000", Some(0)),
+            ("-0e999999999999999999999999", Some(0)),
+            ("0.000e-99999999999", Some(0)),
+            ("1e9000000000000000000", None),
+            ("1e-9000000000000000000", None),
+            ("-0", Some(0)),
+            ("5e18", Some(5_000_000_000_000_000_000)),
+            ("1e19", None),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("-9.223372036854775808e18", Some(i64::MIN)),
+            ("9223372036854775807e0", Some(i64::MAX)),
+            ("9223372036854775808", None),
+            ("1.7976931348623157e308", None),
+            ("2147483647.0000000000000000000000000000001", None),
+        ] {
+            let mut steps = 0;
+            assert_eq!(
+                exact_integer_counted(literal.as_bytes(), &mut steps),
+                expected,
+                "{literal}"
+            );
+            assert!(steps <= literal.len() + 19, "{literal}: {steps}");
+        }
+        let long_zero = format!("0.{}e99999999999", "0".repeat(200_000));
+        let mut steps = 0;
+        assert_eq!(
+            exact_integer_counted(long_zero.as_bytes(), &mut steps),
+            Some(0)
+        );
+        assert!(steps <= long_zero.len());
     }
 
     #[test]
