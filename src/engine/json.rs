@@ -454,7 +454,7 @@ mod tests {
         let kept = significant.trim_end_matches('0');
         let dropped = (significant.len() - kept.len()) as i128;
         let power = whole.len() as i128 + exponent - digits.len() as i128 + dropped;
-        if power < 0 || power > 40 || kept.len() > 38 {
+        if !(0..=40).contains(&power) || kept.len() > 38 {
             return None;
         }
         let value = kept
