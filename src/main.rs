@@ -4,7 +4,7 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use person_patch::auth::{AuthPolicy, Authenticator};
+use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
 use person_patch::clients::ClientDirectory;
 use person_patch::config::Config;
 use person_patch::entry::handle_raw_event;
@@ -26,7 +26,9 @@ async fn main() -> Result<(), Error> {
     }
     let app = App::new(
         DynamoPersonStore::new(client, config.persons_table),
-        Authenticator::new(directory).with_policy(policy),
+        Authenticator::new(directory)
+            .with_policy(policy)
+            .with_log_key(&std::env::var(LOG_FINGERPRINT_KEY_ENV).unwrap_or_default()),
     )
     .with_metrics(MetricsSink::Stdout);
     let app = &app;

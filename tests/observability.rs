@@ -39,6 +39,13 @@ const SENTINELS: &[&str] = &[
     "CustomValue-Sentinel",     // a custom field value
 ];
 
+/// A generated secret, made once per run: it must appear nowhere in the logs, nor any long
+/// part of it.
+fn generated_secret() -> String {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(person_patch::secrets::generate).clone()
+}
+
 fn basic_with_secret(event: Event) -> Event {
     event.basic("beqa4api", "S3cr3t-Sentinel-Pass")
 }
@@ -101,12 +108,34 @@ fn logs_hold_no_personal_data_and_metrics_follow_emf() {
         }
         assert_eq!(summary["status"], json!(status));
     }
-    // A refused Basic login names the id it presented (never the secret).
-    let refused: Vec<&Json> = summaries.iter().filter(|s| s["status"] == 401).collect();
-    assert!(!refused.is_empty());
-    for summary in refused {
-        assert_eq!(summary["presented_id"], "beqa4api", "{summary}");
+    let secret = generated_secret();
+    for start in 0..=(secret.len() - 16) {
+        let part = &secret[start..start + 16];
+        assert!(
+            !text.contains(part),
+            "the logs hold part of a generated secret"
+        );
     }
+    // A refused Basic login names the id it presented when it is a known client, and a
+    // fingerprint of it otherwise (never the value, never the secret).
+    let refused: Vec<String> = summaries
+        .iter()
+        .filter(|s| s["status"] == 401)
+        .map(|s| s["presented_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(refused.len(), 6, "{refused:?}");
+    assert_eq!(refused[..2], ["beqa4api", "beqa4api"]);
+    for print in &refused[2..] {
+        assert!(
+            print.len() == 11
+                && print.starts_with("fp:")
+                && print[3..].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{print}"
+        );
+    }
+    assert_ne!(refused[2], refused[3]);
+    assert_ne!(refused[3], refused[4]);
+    assert_eq!(refused[4], refused[5], "one id, one fingerprint");
     let first = &summaries[0];
     assert_eq!(first["route"], "PATCH /v1/persons/{personId}");
     assert_eq!(first["fields"], "forename,surname,email,mobile");
@@ -154,6 +183,12 @@ async fn scenarios(emf: Arc<Mutex<Vec<String>>>) -> (Vec<u16>, usize) {
         (v2().json_body(&json!({"FirstName": "Xanthippe7Q", "Email": "sentinel.q7z@example.org", "Phone1": "+44 7700 900457", "Biography": "<b>Biography-Sentinel-HTML</b>"})), 200),
         (v2().json_body(&json!({"FirstName": "", "Email": "Quillfeather9Z", "Biography": 7})), 400),
         (basic_with_secret(v2()), 401),
+        // Refused logins whose id is not a known client: id and secret swapped (a generated
+        // secret in the id), a secret typed into the id, an unknown id twice.
+        (v1().json_body(&json!({"forename": "Xanthippe7Q"})).basic(&generated_secret(), ""), 401),
+        (v2().json_body(&json!({"FirstName": "Xanthippe7Q"})).basic("S3cr3t-Sentinel-Pass", "beqa4api"), 401),
+        (v1().json_body(&json!({"forename": "Xanthippe7Q"})).basic("no-such-client", "S3cr3t-Sentinel-Pass"), 401),
+        (v1().json_body(&json!({"forename": "Xanthippe7Q"})).basic("no-such-client", "other"), 401),
     ];
     for (event, status) in events {
         let reply = env.send(&event).await;

@@ -34,7 +34,6 @@ use tokio::time::sleep;
 use crate::clients::{
     hash_password, ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
 };
-use crate::problem::ApiError;
 use crate::store::CustomerId;
 
 /// The scope both routes require.
@@ -50,11 +49,18 @@ const CACHE_MAX_BYTES: usize = 512 * 1024;
 /// The most entries one principal may hold, so no client can crowd the others out.
 const CACHE_PER_PRINCIPAL: usize = 4;
 
-/// The hash verified when the client is unknown, disabled or has no usable hash, so that
-/// every refusal costs one argon2id verification with the parameters real hashes use. It is
-/// the hash of a random secret that was never kept.
-const DUMMY_HASH: &str =
+/// A hash with the deployment's own parameters (argon2's defaults): what `hash_password`
+/// writes, and what a verification is compared with to tell a foreign hash. Its output is
+/// random bytes, the hash of no secret.
+const OWN_PARAMETERS_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0";
+
+/// The hash verified when the client is unknown, disabled or has no usable argon2id hash: the
+/// costliest accepted parameters ([`MAX_ARGON2_UNITS`]), so that such a refusal takes exactly
+/// the time a real client's costliest hash takes, with no estimate in between. Its output is
+/// random bytes, the hash of no secret.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=65536,t=3,p=1$6Veu1X1XawRzUhQA2MB3sw$oI1emwv+/CSJzovuvKFZbZATCJu5aI/oncZfkwbcD5Q";
 
 /// Compared against when the presented secret has the generated form but the client is
 /// unknown, disabled or has no SHA-256 hash: the digest of nothing anyone holds.
@@ -70,9 +76,6 @@ const MAX_HASH_LANES: u32 = 4;
 /// computes, whatever its lanes, on one thread): RFC 9106's second recommended option,
 /// m = 64 MiB and t = 3, which is also argon2-cffi's default.
 pub const MAX_ARGON2_UNITS: u64 = 64 * 1024 * 3;
-
-/// The work of a verification at the deployment's own parameters (argon2's defaults).
-const OWN_ARGON2_UNITS: u64 = 19 * 1024 * 2;
 
 /// Which Basic secrets a deployment accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +158,70 @@ pub mod refusal {
     pub const REJECTED: &str = "The credentials were not accepted.";
     pub const NO_SUBJECT: &str =
         "The token names no client: it has neither a client_id nor a sub claim.";
+}
+
+/// Why a request is not authenticated, or could not be; `http` turns it into an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// A 401 whose detail is `reason` (one of [`refusal`]); for a refused Basic login, what
+    /// the logs may say of the client id it presented.
+    Refused {
+        reason: &'static str,
+        presented: Option<PresentedId>,
+    },
+    /// The clients table is throttling or cannot be reached.
+    Unavailable,
+    /// The clients table answered in a way it never should.
+    Failed,
+}
+
+impl AuthError {
+    fn refused(reason: &'static str) -> AuthError {
+        AuthError::Refused {
+            reason,
+            presented: None,
+        }
+    }
+}
+
+/// What the logs say of the client id a refused Basic login presented. Ids are not secrets,
+/// and credential stuffing shows in them; but a caller who swaps id and secret, or types the
+/// secret into the id, sends a secret there. So an id is logged in clear only when the
+/// clients table knows it (and it does not have a generated secret's form); any other value
+/// is logged as a short keyed fingerprint: equal ids give equal fingerprints (distinct ids can
+/// be counted), and nothing of the value can be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedId {
+    Known(String),
+    Fingerprint(String),
+}
+
+impl std::fmt::Display for PresentedId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PresentedId::Known(id) => f.write_str(id),
+            PresentedId::Fingerprint(print) => write!(f, "fp:{print}"),
+        }
+    }
+}
+
+/// The environment variable holding the key of presented-id fingerprints (the template sets
+/// it to the stack's id); unset, a built-in key is used.
+pub const LOG_FINGERPRINT_KEY_ENV: &str = "LOG_FINGERPRINT_KEY";
+
+/// The key fingerprints use when the deployment gives none.
+const DEFAULT_LOG_KEY: &str = "person-patch presented ids";
+
+/// The fingerprint of a presented id: 32 bits of SHA-256 over the key and the id, as 8 hex
+/// characters. Enough to tell a few thousand ids apart; far too few bits, and keyed, to
+/// confirm a guessed secret against.
+pub fn fingerprint(key: &[u8], presented: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update((key.len() as u64).to_be_bytes());
+    hasher.update(key);
+    hasher.update(presented.as_bytes());
+    let digest = hasher.finalize();
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses the `Authorization` header; `Ok(None)` when there is none.
@@ -290,7 +357,7 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
     let (hash, units) = match real {
         Some(found) => found,
         None => match PasswordHash::new(DUMMY_HASH) {
-            Ok(dummy) => (dummy, OWN_ARGON2_UNITS),
+            Ok(dummy) => (dummy, MAX_ARGON2_UNITS),
             Err(_) => {
                 return Checked {
                     accepted: false,
@@ -303,7 +370,7 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
     let verified = Argon2::default()
         .verify_password(secret.as_bytes(), &hash)
         .is_ok();
-    let own_parameters = hash.params.iter().eq(PasswordHash::new(DUMMY_HASH)
+    let own_parameters = hash.params.iter().eq(PasswordHash::new(OWN_PARAMETERS_HASH)
         .map(|d| d.params)
         .unwrap_or_default()
         .iter());
@@ -317,17 +384,54 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
 /// How much slower, per unit of work, the costliest accepted hash verifies than the
 /// deployment's own: 64 MiB of memory is allocated, faulted in and walked with more cache
 /// misses than 19 MiB. Measured by `make bench` (benches/auth.rs, "401 timing"): 1.4–1.7 here.
-const LARGE_HASH_SLOWDOWN: f64 = 1.4;
+/// Used only until the container has timed a costliest verification of its own.
+const LARGE_HASH_SLOWDOWN: f64 = 1.55;
 
-/// How long a refusal waits after an argon2id verification of `units` work that took
-/// `took`: until the costliest accepted hash would have finished, at the same speed. The
-/// wait is a timer, not work: it costs no CPU.
-pub fn refusal_padding(took: Duration, units: u64) -> Duration {
+/// How long a refusal waits after an argon2id verification of `units` work that took `took`:
+/// until the costliest accepted hash would have finished. `costliest` is how long one took in
+/// this container (see [`CostliestClock`]); before one was timed, the time is scaled from
+/// `took` by the work and [`LARGE_HASH_SLOWDOWN`]. The wait is a timer, not work.
+pub fn refusal_padding(took: Duration, units: u64, costliest: Option<Duration>) -> Duration {
     if units == 0 || units >= MAX_ARGON2_UNITS {
         return Duration::ZERO;
     }
-    let scale = MAX_ARGON2_UNITS as f64 / units as f64 * LARGE_HASH_SLOWDOWN;
-    took.mul_f64(scale).saturating_sub(took)
+    let target = costliest.unwrap_or_else(|| {
+        took.mul_f64(MAX_ARGON2_UNITS as f64 / units as f64 * LARGE_HASH_SLOWDOWN)
+    });
+    target.saturating_sub(took)
+}
+
+/// How long a costliest argon2id verification takes in this container: a moving average of
+/// the ones it computed (every unknown id's refusal computes one), so refusals of cheaper
+/// hashes wait for the time this container's own CPU share gives, not a ratio guessed
+/// elsewhere. Nothing is computed to learn it: init does no argon2id work.
+#[derive(Default)]
+pub struct CostliestClock {
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl CostliestClock {
+    /// The current estimate, once one costliest verification has been timed.
+    pub fn estimate(&self) -> Option<Duration> {
+        match self.nanos.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// Adds a costliest verification that took `took` (each new one weighs a quarter).
+    pub fn observe(&self, took: Duration) {
+        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let next = match self.estimate() {
+            None => sample,
+            Some(old) => {
+                let old = u64::try_from(old.as_nanos()).unwrap_or(u64::MAX);
+                old - old / 4 + sample / 4
+            }
+        };
+        self.nanos
+            .store(next.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Successful verifications, by SHA-256 of what was verified ([`cache_key`]). Bounded in
@@ -453,6 +557,10 @@ pub struct Authenticator<D = ClientDirectory> {
     directory: D,
     cache: Mutex<VerificationCache>,
     policy: AuthPolicy,
+    /// The key of presented-id fingerprints ([`fingerprint`]).
+    log_key: Vec<u8>,
+    /// How long the costliest argon2id verification takes here.
+    costliest: CostliestClock,
 }
 
 /// How an authentication attempt ended, for tests and metrics.
@@ -468,7 +576,18 @@ impl<D: ClientLookup> Authenticator<D> {
             directory,
             cache: Mutex::new(VerificationCache::default()),
             policy: AuthPolicy::default(),
+            log_key: DEFAULT_LOG_KEY.as_bytes().to_vec(),
+            costliest: CostliestClock::default(),
         }
+    }
+
+    /// Fingerprints presented ids with `key` (the deployment's own, so fingerprints cannot be
+    /// computed ahead of it); an empty key keeps the built-in one.
+    pub fn with_log_key(mut self, key: &str) -> Self {
+        if !key.trim().is_empty() {
+            self.log_key = key.trim().as_bytes().to_vec();
+        }
+        self
     }
 
     /// Accepts the Basic secrets `policy` allows.
@@ -482,13 +601,13 @@ impl<D: ClientLookup> Authenticator<D> {
         &self,
         headers: &HeaderMap,
         context: Option<&RequestContext>,
-    ) -> Result<(Principal, Source), ApiError> {
+    ) -> Result<(Principal, Source), AuthError> {
         if let Some(token) = verified_token(context) {
             return self.token_principal(token).await;
         }
-        match parse_authorization(headers).map_err(ApiError::Unauthenticated)? {
-            None => Err(ApiError::Unauthenticated(refusal::NONE)),
-            Some(Credentials::Bearer) => Err(ApiError::Unauthenticated(refusal::BEARER)),
+        match parse_authorization(headers).map_err(AuthError::refused)? {
+            None => Err(AuthError::refused(refusal::NONE)),
+            Some(Credentials::Bearer) => Err(AuthError::refused(refusal::BEARER)),
             Some(Credentials::Basic { client_id, secret }) => {
                 // The credential itself, not the header: one entry whatever the scheme's case,
                 // the spaces or the base64 padding.
@@ -503,13 +622,21 @@ impl<D: ClientLookup> Authenticator<D> {
                     .map_err(directory_error)?;
                 let started = Instant::now();
                 let checked = check_basic(&secret, client.as_ref(), self.policy);
+                let took = started.elapsed();
+                if checked.argon2_units == Some(MAX_ARGON2_UNITS) {
+                    self.costliest.observe(took);
+                }
                 let client = match client {
                     Some(client) if checked.accepted => client,
-                    _ => {
+                    known => {
                         if let Some(units) = checked.argon2_units {
-                            sleep(refusal_padding(started.elapsed(), units)).await;
+                            let estimate = self.costliest.estimate();
+                            sleep(refusal_padding(took, units, estimate)).await;
                         }
-                        return Err(ApiError::Unauthenticated(refusal::REJECTED));
+                        return Err(AuthError::Refused {
+                            reason: refusal::REJECTED,
+                            presented: Some(self.presented(&client_id, known.is_some())),
+                        });
                     }
                 };
                 if checked.needs_rehash {
@@ -528,11 +655,14 @@ impl<D: ClientLookup> Authenticator<D> {
 
     /// A gateway-verified token's principal: scopes from the token, customers from the
     /// clients table (none when the client is unknown or disabled).
-    async fn token_principal(&self, token: VerifiedToken) -> Result<(Principal, Source), ApiError> {
+    async fn token_principal(
+        &self,
+        token: VerifiedToken,
+    ) -> Result<(Principal, Source), AuthError> {
         let subject = token
             .subject
             .filter(|s| s.chars().count() <= MAX_CLIENT_ID_CHARS)
-            .ok_or(ApiError::Unauthenticated(refusal::NO_SUBJECT))?;
+            .ok_or(AuthError::refused(refusal::NO_SUBJECT))?;
         let key = cache_key("token-customers", subject.as_bytes());
         let (customers, source) = match self.cached(&key) {
             Some(cached) => (cached.customers, Source::Cache),
@@ -578,6 +708,16 @@ impl<D: ClientLookup> Authenticator<D> {
         }
     }
 
+    /// What the logs may say of a refused login's client id: the id when the clients table
+    /// knows it, else its fingerprint; a value of a generated secret's form never in clear.
+    fn presented(&self, client_id: &str, known: bool) -> PresentedId {
+        if known && !client_id.starts_with(secrets::PREFIX) {
+            PresentedId::Known(client_id.to_owned())
+        } else {
+            PresentedId::Fingerprint(fingerprint(&self.log_key, client_id))
+        }
+    }
+
     fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
         self.cache
             .lock()
@@ -592,15 +732,15 @@ impl<D: ClientLookup> Authenticator<D> {
     }
 }
 
-fn directory_error(error: DirectoryError) -> ApiError {
+fn directory_error(error: DirectoryError) -> AuthError {
     match error {
         DirectoryError::Unavailable(why) => {
             tracing::warn!(reason = %why, "clients table unavailable");
-            ApiError::Unavailable
+            AuthError::Unavailable
         }
         DirectoryError::Failed(why) => {
             tracing::error!(reason = %why, "clients table failure");
-            ApiError::Internal
+            AuthError::Failed
         }
     }
 }
@@ -609,6 +749,9 @@ fn directory_error(error: DirectoryError) -> ApiError {
 mod tests {
     use super::*;
     use lambda_http::http::HeaderValue;
+
+    /// The work of a verification at the deployment's own parameters (argon2's defaults).
+    const OWN_ARGON2_UNITS: u64 = 19 * 1024 * 2;
 
     fn with_authorization(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -717,13 +860,28 @@ mod tests {
             assert_eq!(checked.accepted, stored.as_deref() == Some(sha.as_str()));
         }
         assert_eq!(check_basic(&generated, None, policy).argon2_units, None);
-        // Anything else: one argon2id verification, whatever is stored.
-        for stored in [Some(sha.clone()), Some(argon.clone()), None] {
+        // Anything else: one argon2id verification, whatever is stored: the client's own
+        // hash, or (no usable argon2id hash) the dummy at the costliest parameters.
+        for (stored, units) in [
+            (Some(sha.clone()), MAX_ARGON2_UNITS),
+            (Some(argon.clone()), OWN_ARGON2_UNITS),
+            (None, MAX_ARGON2_UNITS),
+        ] {
             let checked = check_basic("right", Some(&client(stored.clone(), true)), policy);
-            assert_eq!(checked.argon2_units, Some(OWN_ARGON2_UNITS));
+            assert_eq!(checked.argon2_units, Some(units));
             assert_eq!(checked.accepted, stored.as_deref() == Some(argon.as_str()));
             assert!(!checked.needs_rehash);
         }
+        let unknown = check_basic("right", None, policy);
+        assert_eq!(
+            (unknown.accepted, unknown.argon2_units),
+            (false, Some(MAX_ARGON2_UNITS))
+        );
+        let disabled = check_basic("right", Some(&client(Some(argon.clone()), false)), policy);
+        assert_eq!(
+            (disabled.accepted, disabled.argon2_units),
+            (false, Some(MAX_ARGON2_UNITS))
+        );
         // Refusing passwords: no argon2id at all.
         let refuse = AuthPolicy {
             accept_passwords: false,
@@ -754,16 +912,36 @@ mod tests {
             AuthPolicy::default(),
         );
         assert!(!wrong.accepted && !wrong.needs_rehash);
-        // Refusals end when the costliest accepted hash would have.
+    }
+
+    #[test]
+    fn refusals_end_when_the_costliest_hash_would_have() {
+        let ms = Duration::from_millis;
+        // The costliest verification itself waits for nothing.
         assert_eq!(
-            refusal_padding(Duration::from_millis(10), MAX_ARGON2_UNITS),
+            refusal_padding(ms(10), MAX_ARGON2_UNITS, Some(ms(80))),
             Duration::ZERO
         );
-        let padded = refusal_padding(Duration::from_millis(10), OWN_ARGON2_UNITS);
-        let expected = Duration::from_millis(10)
+        // Before this container timed one, the time is scaled from the work.
+        let expected = ms(10)
             .mul_f64(MAX_ARGON2_UNITS as f64 / OWN_ARGON2_UNITS as f64 * LARGE_HASH_SLOWDOWN)
-            - Duration::from_millis(10);
-        assert_eq!(padded, expected);
+            - ms(10);
+        assert_eq!(refusal_padding(ms(10), OWN_ARGON2_UNITS, None), expected);
+        // Once timed, cheaper refusals end at the time measured here, not at a guessed ratio.
+        assert_eq!(
+            refusal_padding(ms(10), OWN_ARGON2_UNITS, Some(ms(80))),
+            ms(70)
+        );
+        assert_eq!(
+            refusal_padding(ms(90), OWN_ARGON2_UNITS, Some(ms(80))),
+            Duration::ZERO
+        );
+        let clock = CostliestClock::default();
+        assert_eq!(clock.estimate(), None);
+        clock.observe(ms(80));
+        assert_eq!(clock.estimate(), Some(ms(80)));
+        clock.observe(ms(120));
+        assert_eq!(clock.estimate(), Some(ms(90)));
     }
 
     #[test]
@@ -779,14 +957,60 @@ mod tests {
     }
 
     #[test]
-    fn the_dummy_hash_costs_what_real_hashes_cost() {
+    fn the_dummy_hash_costs_what_the_costliest_accepted_hash_costs() {
         let dummy = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert_eq!(dummy.algorithm.as_str(), "argon2id");
+        assert_eq!(
+            argon2_within_bounds(DUMMY_HASH).unwrap().1,
+            MAX_ARGON2_UNITS
+        );
+        // The deployment's own parameters are the ones new hashes get.
+        let own = PasswordHash::new(OWN_PARAMETERS_HASH).unwrap();
         let real_hash = crate::clients::hash_secret("s").unwrap();
         let real = PasswordHash::new(&real_hash).unwrap();
-        assert_eq!(dummy.algorithm, real.algorithm);
         assert_eq!(
-            argon2::Params::try_from(&dummy).unwrap(),
+            argon2::Params::try_from(&own).unwrap(),
             argon2::Params::try_from(&real).unwrap()
+        );
+        assert_eq!(
+            argon2_within_bounds(&real_hash).unwrap().1,
+            OWN_ARGON2_UNITS
+        );
+    }
+
+    #[test]
+    fn refused_ids_are_logged_only_when_known() {
+        let authenticator = Authenticator::new(crate::memory::MemoryClients::new(Vec::new()));
+        let secret = secrets::generate();
+        assert_eq!(
+            authenticator.presented("acme-crm", true),
+            PresentedId::Known("acme-crm".into())
+        );
+        for (presented, known) in [
+            ("acme-crm", false),
+            (secret.as_str(), false),
+            (secret.as_str(), true),
+            ("ppsk_truncated", true),
+            ("S3cr3t-Sentinel-Pass", false),
+        ] {
+            let logged = authenticator.presented(presented, known).to_string();
+            assert!(logged.starts_with("fp:") && logged.len() == 11, "{logged}");
+            assert!(!logged.contains(presented));
+        }
+        // Equal ids, equal fingerprints; the key makes them the deployment's own.
+        assert_eq!(
+            authenticator.presented("x", false),
+            authenticator.presented("x", false)
+        );
+        assert_ne!(
+            authenticator.presented("x", false),
+            authenticator.presented("y", false)
+        );
+        assert_ne!(
+            Authenticator::new(crate::memory::MemoryClients::new(Vec::new()))
+                .with_log_key("stack-1")
+                .presented("x", false),
+            authenticator.presented("x", false)
         );
     }
 

@@ -8,9 +8,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
-use crate::auth::{
-    parse_authorization, Authenticator, Credentials, Principal, Source, WRITE_SCOPE,
-};
+use crate::auth::{AuthError, Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::clients::{ClientDirectory, ClientLookup};
 use crate::conditional;
 use crate::deadline::{Deadline, Expired};
@@ -82,8 +80,8 @@ struct Summary {
     /// Time spent in persons-table calls (definitions, update).
     store: Option<Duration>,
     throttled: bool,
-    /// The client id a refused Basic login presented (truncated, escaped): ids are not
-    /// secrets, and credential stuffing shows in them.
+    /// What a refused Basic login presented as its client id: the id when the clients table
+    /// knows it, else a fingerprint (see [`crate::auth::PresentedId`]).
     presented_id: Option<String>,
     /// A hash of the Idempotency-Key (never the key), and what became of it.
     idempotency_key: Option<String>,
@@ -331,12 +329,12 @@ async fn prepare<S: PersonStore, D: ClientLookup>(
         .map_err(|Expired| past_deadline(dialect, "authenticate"))?;
     let (principal, source) = match authenticated {
         Ok(found) => found,
-        Err(error) => {
-            if let Ok(Some(Credentials::Basic { client_id, .. })) = parse_authorization(headers) {
-                summary.presented_id = Some(Printable(&client_id).to_string());
-            }
-            return Err(error);
+        Err(AuthError::Refused { reason, presented }) => {
+            summary.presented_id = presented.map(|id| Printable(&id.to_string()).to_string());
+            return Err(ApiError::Unauthenticated(reason));
         }
+        Err(AuthError::Unavailable) => return Err(ApiError::Unavailable),
+        Err(AuthError::Failed) => return Err(ApiError::Internal),
     };
     summary.principal = Some(principal.id.clone());
     summary.auth = Some(source);

@@ -171,6 +171,14 @@ pub async fn create_client(
     {
         return Err("a client id must be 1 to 128 characters without ':'".into());
     }
+    if id.starts_with(crate::secrets::PREFIX) {
+        // Refused logins log known ids in clear; an id must never look like a secret.
+        return Err(format!(
+            "a client id must not start with '{}', which marks generated secrets",
+            crate::secrets::PREFIX
+        )
+        .into());
+    }
     if customers.is_empty() {
         return Err("a client needs at least one customer".into());
     }
