@@ -385,3 +385,85 @@ async fn custom_fields_on_a_legacy_record_with_a_key() {
     assert_eq!(map.get("1001"), Some(&AttributeValue::S("kept".into())));
     assert_eq!(n(&stored, "version").as_deref(), Some("2"));
 }
+
+#[tokio::test]
+async fn a_transaction_that_committed_while_every_reply_was_lost_is_never_applied_twice() {
+    let fast = SdkSettings {
+        attempt_timeout: Duration::from_millis(300),
+        operation_timeout: Duration::from_millis(1200),
+        ..SdkSettings::default()
+    };
+    let (env, proxy) = TestEnv::with_faults(fast).await;
+    // The transaction commits; neither its reply nor any retry's reaches the function.
+    proxy.inject("TransactWriteItems", Fault::LoseReply, None);
+    let event = keyed(v1(json!({"position": "committed, unheard"})), "unheard");
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+    // The 503 did not release the key over the finished record: the retry is a replay.
+    proxy.inject("TransactWriteItems", Fault::Pass, None);
+    let again = env.send(&event).await;
+    assert_eq!(again.status, 204, "{:?}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("etag"), Some("\"2\""));
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_keyed_update_past_the_item_size_limit_is_413_like_a_plain_one() {
+    let env = TestEnv::new().await;
+    for id in 7000..7030 {
+        person_patch::admin::put_field_definition(
+            &env.client,
+            &env.persons_table,
+            person_patch::store::CustomerId(14532),
+            id,
+            "text",
+            &[],
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    // 15 values of 4,000 four-byte characters: about 240 KB of body, 240 KB more item.
+    let big = "😀".repeat(4000);
+    let request = |ids: std::ops::Range<i64>| {
+        let entries: Vec<Json> = ids
+            .map(|id| json!({"definitionId": id, "value": big}))
+            .collect();
+        v1(json!({ "customFields": entries }))
+    };
+    let first = env.send(&keyed(request(7000..7015), "first")).await;
+    assert_eq!(first.status, 204, "{:?}", first.body);
+    let before = env.demo_v1().await;
+    let event = keyed(request(7015..7030), "too-large");
+    let second = env.send(&event).await;
+    assert_eq!(second.status, 413, "{:?}", second.body);
+    assert_eq!(
+        second.problem()["type"],
+        "urn:person-patch:problem:record-too-large"
+    );
+    // A refusal the request will always get: recorded and replayed.
+    let again = env.send(&event).await;
+    assert_eq!(again.status, 413);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(env.demo_v1().await, before);
+}
+
+#[tokio::test]
+async fn a_refusal_that_follows_from_a_header_outside_the_fingerprint_is_not_replayed() {
+    let env = TestEnv::new().await;
+    let body = json!({"position": "typed right"});
+    let wrong = keyed(v1(body.clone()), "media").header("Content-Type", "text/plain");
+    let reply = env.send(&wrong).await;
+    assert_eq!(reply.status, 415, "{:?}", reply.body);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
+    // The corrected request, same key and body: carried out, not answered 415 again.
+    let right = keyed(v1(body), "media");
+    let reply = env.send(&right).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(reply.header("idempotent-replayed"), None);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+    let again = env.send(&right).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+}

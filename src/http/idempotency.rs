@@ -180,10 +180,12 @@ impl RecordedAnswer {
     }
 }
 
-/// Whether an answer is kept for replay: every answer to the request as sent (successes, and
-/// the refusals it will always get: 4xx), not failures worth retrying (5xx).
+/// Whether an answer is kept for replay: every answer to the request as the fingerprint
+/// knows it (successes, and the refusals it will always get: 4xx), not failures worth retrying
+/// (5xx), and not a 415: it follows from `Content-Type`, which the fingerprint leaves out, so
+/// the corrected request under the same key is carried out instead of refused again.
 pub fn is_recorded(status: u16) -> bool {
-    (200..500).contains(&status)
+    (200..500).contains(&status) && status != 415
 }
 
 /// The record as it will be after `patch` is applied to `old` with these stamps: what the

@@ -134,15 +134,18 @@ impl PersonStore for MemoryStore {
             .lock()
             .map_err(|_| StoreError::Failed("poisoned".into()))?;
         let id = format!("{}/{}", record.partition_key, record.sort_key);
+        // As in DynamoDB: only a running record is finished; a done one keeps its answer.
+        let running = records.get(&id).is_some_and(|entry| entry.1.is_none());
         match answer {
-            Some(answer) => {
+            Some(answer) if running => {
                 if let Some(entry) = records.get_mut(&id) {
                     entry.1 = Some(answer.clone());
                 }
             }
-            None => {
+            None if running => {
                 records.remove(&id);
             }
+            _ => {}
         }
         Ok(())
     }

@@ -560,7 +560,17 @@ impl PersonStore for DynamoPersonStore {
                         .and_then(|r| r.code())
                         .unwrap_or("None")
                 };
+                let message = |i: usize| {
+                    cancelled
+                        .cancellation_reasons()
+                        .get(i)
+                        .and_then(|r| r.message())
+                        .unwrap_or("")
+                };
                 match (code(0), code(1)) {
+                    ("ValidationError", _) if message(0).contains(ITEM_TOO_LARGE) => {
+                        Err(RecordedUpdateError::Store(StoreError::RecordTooLarge))
+                    }
                     (_, "ConditionalCheckFailed") => Err(RecordedUpdateError::ClaimLost),
                     ("ConditionalCheckFailed" | "TransactionConflict", _) => {
                         Err(RecordedUpdateError::PersonChanged)
@@ -601,6 +611,10 @@ impl PersonStore for DynamoPersonStore {
     }
 }
 
+/// What DynamoDB says, in an update's `ValidationException` or a transaction's cancellation
+/// reason, when the update would take the item past 400 KB.
+const ITEM_TOO_LARGE: &str = "Item size to update has exceeded";
+
 /// Idempotency record attributes.
 const RECORD_STATE: &str = "state";
 const RECORD_FINGERPRINT: &str = "fingerprint";
@@ -633,10 +647,13 @@ fn finish_update(
             AttributeValue::S(record.partition_key.clone()),
         )
         .key(SORT_KEY, AttributeValue::S(record.sort_key.clone()))
-        .condition_expression("#claim = :claim")
+        // Only this claim, and only while it runs: a record already done (say, by a
+        // transaction that committed while every reply to it was lost) keeps its answer.
+        .condition_expression("#claim = :claim AND #state = :running")
         .expression_attribute_names("#claim", RECORD_CLAIM)
         .expression_attribute_names("#state", RECORD_STATE)
-        .expression_attribute_values(":claim", AttributeValue::S(claim_id.to_owned()));
+        .expression_attribute_values(":claim", AttributeValue::S(claim_id.to_owned()))
+        .expression_attribute_values(":running", AttributeValue::S(RUNNING.into()));
     match answer {
         None => builder
             .update_expression("SET #state = :released")
@@ -801,7 +818,7 @@ where
                 }
                 other if other.code() == Some("ValidationException") => {
                     let message = other.message().unwrap_or("");
-                    if message.contains("Item size to update has exceeded") {
+                    if message.contains(ITEM_TOO_LARGE) {
                         failed(StoreError::RecordTooLarge)
                     } else if message
                         .contains("document path provided in the update expression is invalid")
