@@ -90,12 +90,18 @@ deploy: ## How to deploy (prints the steps; deploying needs your AWS credentials
 	@echo "3. create an API client: see README.md, 'Deploying'"
 
 FUZZ_SECONDS ?= 60
-fuzz: ## Fuzz raw events through the handler for FUZZ_SECONDS (cargo-fuzz, seed corpus from events/)
+# Any single input slower than this, or a process above this memory, is a finding: a request
+# must cost work in proportion to its size, never to what it says.
+FUZZ_INPUT_SECONDS ?= 5
+FUZZ_RSS_MB ?= 2048
+fuzz: ## Fuzz raw events through the handler for FUZZ_SECONDS (cargo-fuzz; slow or large inputs are findings)
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	mkdir -p fuzz/corpus/event
 	for f in $$(find events -name '*.json' ! -name '*.expected.json'); do cp "$$f" "fuzz/corpus/event/$$(echo "$$f" | tr / -)"; done
+	cp fuzz/seeds/*.json fuzz/corpus/event/
 	# cargo-fuzz's sanitizer flags are unstable options; RUSTC_BOOTSTRAP lets the stable toolchain take them.
-	RUSTC_BOOTSTRAP=1 cargo fuzz run event fuzz/corpus/event -- -max_total_time=$(FUZZ_SECONDS)
+	RUSTC_BOOTSTRAP=1 cargo fuzz run event fuzz/corpus/event -- -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=$(FUZZ_INPUT_SECONDS) -rss_limit_mb=$(FUZZ_RSS_MB) -max_len=65536 -print_final_stats=1
 
 openssl:
 	@command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl; }
