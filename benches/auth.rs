@@ -10,11 +10,11 @@ use std::time::Instant;
 use base64::Engine;
 use criterion::{criterion_group, Criterion};
 use lambda_http::http::{header, HeaderMap, HeaderValue};
+use person_patch::auth::clients::{generate_secret, hash_secret, ApiClient};
 use person_patch::auth::{
     basic_cache_key, check_basic, parse_authorization, AuthPolicy, Credentials, Principal,
     VerificationCache, WRITE_SCOPE,
 };
-use person_patch::clients::{generate_secret, hash_secret, ApiClient};
 use person_patch::store::CustomerId;
 
 fn headers_for(client_id: &str, secret: &str) -> HeaderMap {
@@ -89,7 +89,7 @@ fn basic_verification(c: &mut Criterion) {
 /// (padding included), over an in-memory clients table.
 fn refusal_timing() {
     use person_patch::auth::Authenticator;
-    use person_patch::memory::MemoryClients;
+    use person_patch::store::memory::MemoryClients;
     use std::time::Duration;
 
     let foreign = {

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use harness::*;
-use person_patch::admin;
+use person_patch::ops::admin;
 use person_patch::store::CustomerId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -347,7 +347,7 @@ async fn main() {
 
     // Tables, demo data and a generated-secret client, written directly.
     let client = local_tables(&plain).await;
-    let generated = person_patch::clients::generate_secret();
+    let generated = person_patch::auth::clients::generate_secret();
     admin::create_client(
         &client,
         CLIENTS_TABLE,

@@ -7,10 +7,10 @@
 use std::io::BufRead;
 use std::time::Instant;
 
-use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
-use person_patch::sdk::SdkSettings;
+use person_patch::ops::admin;
+use person_patch::store::sdk::SdkSettings;
 use person_patch::store::{send_plan, PersonKey};
 
 #[tokio::main(flavor = "current_thread")]

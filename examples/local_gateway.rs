@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use lambda_http::Context;
+use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::Authenticator;
-use person_patch::clients::ClientDirectory;
-use person_patch::config::Config;
-use person_patch::entry::handle_raw_event;
-use person_patch::handler::App;
-use person_patch::sdk::SdkSettings;
+use person_patch::http::entry::handle_raw_event;
+use person_patch::http::handler::App;
+use person_patch::ops::config::Config;
+use person_patch::store::sdk::SdkSettings;
 use person_patch::store::DynamoPersonStore;
 use serde_json::{json, Map, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

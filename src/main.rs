@@ -1,21 +1,21 @@
 //! The Lambda entry point: configuration and the DynamoDB client are built once per
-//! container, then every event goes to [`person_patch::entry::handle_event`].
+//! container, then every event goes to [`person_patch::http::entry::handle_event`].
 
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
-use person_patch::clients::ClientDirectory;
-use person_patch::config::Config;
-use person_patch::entry::handle_raw_event;
-use person_patch::handler::App;
-use person_patch::sdk::SdkSettings;
+use person_patch::http::entry::handle_raw_event;
+use person_patch::http::handler::App;
+use person_patch::ops::config::Config;
+use person_patch::ops::telemetry::MetricsSink;
+use person_patch::store::sdk::SdkSettings;
 use person_patch::store::DynamoPersonStore;
-use person_patch::telemetry::MetricsSink;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    person_patch::telemetry::init_logging();
+    person_patch::ops::telemetry::init_logging();
     let config = Config::from_env()?;
     let policy = AuthPolicy::from_env()?;
     let sdk_config = SdkSettings::default().load().await;

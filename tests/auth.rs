@@ -380,7 +380,7 @@ async fn stored_hash(env: &TestEnv, id: &str) -> String {
 #[tokio::test]
 async fn generated_secrets_are_accepted_and_near_misses_refused_alike() {
     let env = TestEnv::new().await;
-    let secret = person_patch::clients::generate_secret();
+    let secret = person_patch::auth::clients::generate_secret();
     assert!(secret.starts_with("ppsk_"));
     env.create_client("gen", &secret, &[14532], &["contacts:persons:write"])
         .await;
@@ -403,7 +403,7 @@ async fn generated_secrets_are_accepted_and_near_misses_refused_alike() {
     }
     near_misses.push((
         "another generated secret".into(),
-        person_patch::clients::generate_secret(),
+        person_patch::auth::clients::generate_secret(),
     ));
     near_misses.push(("truncated".into(), secret[..secret.len() - 1].to_owned()));
     near_misses.push(("prefix only".into(), "ppsk_".into()));
@@ -463,8 +463,8 @@ async fn foreign_parameter_argon2id_hashes_are_accepted_then_rehashed() {
 
 #[tokio::test]
 async fn a_deployment_can_refuse_argon2id_secrets_altogether() {
+    use person_patch::auth::clients::ClientDirectory;
     use person_patch::auth::{AuthPolicy, Authenticator};
-    use person_patch::clients::ClientDirectory;
     let mut env = TestEnv::new().await;
     env.app.authenticator = Authenticator::new(ClientDirectory::new(
         env.client.clone(),
@@ -473,7 +473,7 @@ async fn a_deployment_can_refuse_argon2id_secrets_altogether() {
     .with_policy(AuthPolicy {
         accept_passwords: false,
     });
-    let secret = person_patch::clients::generate_secret();
+    let secret = person_patch::auth::clients::generate_secret();
     env.create_client("gen", &secret, &[14532], &["contacts:persons:write"])
         .await;
     let demo = Event::v1(Shape::HttpApi).basic("beqa4api", "beqa4api");

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::AttributeValue;
 use person_patch::events::stream::BatchResponse;
 use person_patch::events::{EventBridgePublisher, EventsApp, Values};
-use person_patch::telemetry::MetricsSink;
+use person_patch::ops::telemetry::MetricsSink;
 use serde_json::{json, Value as Json};
 use support::eventbridge::RecordingEventBridge;
 use support::streams::{lambda_event, StreamReader};

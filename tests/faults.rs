@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use person_patch::sdk::SdkSettings;
+use person_patch::store::sdk::SdkSettings;
 use serde_json::json;
 use support::fault_proxy::Fault;
 use support::*;
@@ -162,7 +162,7 @@ async fn v2_answers_503_in_its_own_shape() {
 
 #[tokio::test]
 async fn preconnect_reads_once_and_a_hung_dynamodb_cannot_hold_init() {
-    use person_patch::clients::ClientDirectory;
+    use person_patch::auth::clients::ClientDirectory;
     let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
     let faulty = client_for(&proxy.endpoint, &SdkSettings::default());
     let directory = ClientDirectory::new(faulty.clone(), env.clients_table.clone());

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Context;
-use person_patch::idempotency::RecordKey;
-use person_patch::sdk::SdkSettings;
+use person_patch::http::idempotency::RecordKey;
+use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;
@@ -341,7 +341,7 @@ async fn a_claim_left_by_a_crashed_invocation_lapses() {
     let record = RecordKey::new(
         person_patch::store::CustomerId(14532),
         "beqa4api",
-        &person_patch::idempotency::parse_key(&{
+        &person_patch::http::idempotency::parse_key(&{
             let mut h = lambda_http::http::HeaderMap::new();
             h.insert("idempotency-key", "\"crash\"".parse().unwrap());
             h
@@ -413,7 +413,7 @@ async fn a_transaction_that_committed_while_every_reply_was_lost_is_never_applie
 async fn a_keyed_update_past_the_item_size_limit_is_413_like_a_plain_one() {
     let env = TestEnv::new().await;
     for id in 7000..7030 {
-        person_patch::admin::put_field_definition(
+        person_patch::ops::admin::put_field_definition(
             &env.client,
             &env.persons_table,
             person_patch::store::CustomerId(14532),

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::admin;
+use person_patch::ops::admin;
 use person_patch::store::CustomerId;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -9,8 +9,8 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use person_patch::sdk::SdkSettings;
-use person_patch::telemetry::{Metrics, MetricsSink};
+use person_patch::ops::telemetry::{Metrics, MetricsSink};
+use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;
@@ -43,7 +43,9 @@ const SENTINELS: &[&str] = &[
 /// part of it.
 fn generated_secret() -> String {
     static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SECRET.get_or_init(person_patch::secrets::generate).clone()
+    SECRET
+        .get_or_init(person_patch::auth::secrets::generate)
+        .clone()
 }
 
 fn basic_with_secret(event: Event) -> Event {
@@ -56,7 +58,7 @@ fn logs_hold_no_personal_data_and_metrics_follow_emf() {
     std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "trace");
     let captured = Captured::default();
     let writer = captured.clone();
-    person_patch::telemetry::init_logging_with_writer(move || writer.clone());
+    person_patch::ops::telemetry::init_logging_with_writer(move || writer.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Context;
-use person_patch::admin;
-use person_patch::sdk::SdkSettings;
+use person_patch::ops::admin;
+use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;

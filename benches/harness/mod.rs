@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
+use person_patch::ops::admin;
 use person_patch::store::PersonKey;
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -262,7 +262,7 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
 /// the benchmark's tables with the demo data in them.
 pub async fn local_tables(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let settings = person_patch::sdk::SdkSettings::default();
+    let settings = person_patch::store::sdk::SdkSettings::default();
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())

@@ -14,18 +14,18 @@ use std::sync::LazyLock;
 
 use lambda_http::Context;
 use libfuzzer_sys::fuzz_target;
-use person_patch::admin::{
+use person_patch::ops::admin::{
     parse_person_id, DEMO_CLIENT_ID, DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON,
 };
 use base64::Engine;
 use person_patch::auth::{AuthPolicy, Authenticator, WRITE_SCOPE};
-use person_patch::clients::ApiClient;
-use person_patch::secrets;
+use person_patch::auth::clients::ApiClient;
+use person_patch::auth::secrets;
 use person_patch::dialect::PersonId;
 use person_patch::engine::{CustomKind, Definitions, FieldDefinition};
-use person_patch::entry::handle_raw_event;
-use person_patch::handler::App;
-use person_patch::memory::{MemoryClients, MemoryStore};
+use person_patch::http::entry::handle_raw_event;
+use person_patch::http::handler::App;
+use person_patch::store::memory::{MemoryClients, MemoryStore};
 use person_patch::store::PersonKey;
 use serde_json::Value;
 

@@ -26,7 +26,7 @@ pub const MAX_CLIENT_ID_CHARS: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiClient {
     pub id: String,
-    /// `$sha256$…` for a generated secret ([`crate::secrets`]), a PHC-format argon2id hash for
+    /// `$sha256$…` for a generated secret ([`crate::auth::secrets`]), a PHC-format argon2id hash for
     /// one a person chose; `None` for clients that authenticate only by token.
     pub secret_hash: Option<String>,
     pub scopes: Vec<String>,
@@ -256,11 +256,11 @@ fn to_item(client: &ApiClient) -> HashMap<String, AttributeValue> {
     item
 }
 
-/// The stored form of a secret: SHA-256 for a generated one ([`crate::secrets`]), argon2id
+/// The stored form of a secret: SHA-256 for a generated one ([`crate::auth::secrets`]), argon2id
 /// for any other.
 pub fn hash_secret(secret: &str) -> Result<String, password_hash::Error> {
-    if crate::secrets::is_generated(secret) {
-        Ok(crate::secrets::hash(secret))
+    if crate::auth::secrets::is_generated(secret) {
+        Ok(crate::auth::secrets::hash(secret))
     } else {
         hash_password(secret)
     }
@@ -275,9 +275,9 @@ pub fn hash_password(secret: &str) -> Result<String, password_hash::Error> {
         .to_string())
 }
 
-/// A new generated secret (see [`crate::secrets`]).
+/// A new generated secret (see [`crate::auth::secrets`]).
 pub fn generate_secret() -> String {
-    crate::secrets::generate()
+    crate::auth::secrets::generate()
 }
 
 #[cfg(test)]
@@ -314,7 +314,7 @@ mod tests {
     #[test]
     fn generated_secrets_are_fresh_and_hashed_fast() {
         let a = generate_secret();
-        assert_eq!(a.len(), crate::secrets::LENGTH);
+        assert_eq!(a.len(), crate::auth::secrets::LENGTH);
         assert_ne!(a, generate_secret());
         assert!(hash_secret(&a).unwrap().starts_with("$sha256$"));
         assert!(hash_secret("chosen by a person")

@@ -2,7 +2,7 @@
 //!
 //! Two ways in:
 //! - **HTTP Basic** (`client-id:secret`), verified against the client's hash in the clients
-//!   table: a SHA-256 for generated secrets ([`crate::secrets`], microseconds), argon2id for
+//!   table: a SHA-256 for generated secrets ([`crate::auth::secrets`], microseconds), argon2id for
 //!   secrets people chose. Which is used follows the presented secret's form, never the stored
 //!   client, and an unknown, disabled or hashless client is verified against a dummy of that
 //!   same kind, so timing tells nothing of which ids exist. argon2id refusals are answered at
@@ -31,7 +31,7 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use tokio::time::sleep;
 
-use crate::clients::{
+use crate::auth::clients::{
     hash_password, ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
 };
 use crate::store::CustomerId;
@@ -838,7 +838,7 @@ mod tests {
 
     #[test]
     fn basic_verification() {
-        let hash = crate::clients::hash_secret("right").unwrap();
+        let hash = crate::auth::clients::hash_secret("right").unwrap();
         assert!(accepted("right", Some(&client(Some(hash.clone()), true))));
         assert!(!accepted("wrong", Some(&client(Some(hash.clone()), true))));
         assert!(!accepted("right", Some(&client(Some(hash), false))));
@@ -850,8 +850,8 @@ mod tests {
     #[test]
     fn the_verification_follows_the_presented_secret_not_the_stored_client() {
         let generated = secrets::generate();
-        let sha = crate::clients::hash_secret(&generated).unwrap();
-        let argon = crate::clients::hash_password("right").unwrap();
+        let sha = crate::auth::clients::hash_secret(&generated).unwrap();
+        let argon = crate::auth::clients::hash_password("right").unwrap();
         let policy = AuthPolicy::default();
         // A generated-form secret: one SHA-256, whatever is stored.
         for stored in [Some(sha.clone()), Some(argon.clone()), None] {
@@ -966,7 +966,7 @@ mod tests {
         );
         // The deployment's own parameters are the ones new hashes get.
         let own = PasswordHash::new(OWN_PARAMETERS_HASH).unwrap();
-        let real_hash = crate::clients::hash_secret("s").unwrap();
+        let real_hash = crate::auth::clients::hash_secret("s").unwrap();
         let real = PasswordHash::new(&real_hash).unwrap();
         assert_eq!(
             argon2::Params::try_from(&own).unwrap(),
@@ -980,7 +980,8 @@ mod tests {
 
     #[test]
     fn refused_ids_are_logged_only_when_known() {
-        let authenticator = Authenticator::new(crate::memory::MemoryClients::new(Vec::new()));
+        let authenticator =
+            Authenticator::new(crate::store::memory::MemoryClients::new(Vec::new()));
         let secret = secrets::generate();
         assert_eq!(
             authenticator.presented("acme-crm", true),
@@ -1007,7 +1008,7 @@ mod tests {
             authenticator.presented("y", false)
         );
         assert_ne!(
-            Authenticator::new(crate::memory::MemoryClients::new(Vec::new()))
+            Authenticator::new(crate::store::memory::MemoryClients::new(Vec::new()))
                 .with_log_key("stack-1")
                 .presented("x", false),
             authenticator.presented("x", false)

@@ -6,12 +6,12 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use person_patch::events::{
     EventBridgePublisher, EventsApp, Values, EVENT_BUS_ENV, FIELD_VALUES_ENV,
 };
-use person_patch::sdk::SdkSettings;
-use person_patch::telemetry::MetricsSink;
+use person_patch::ops::telemetry::MetricsSink;
+use person_patch::store::sdk::SdkSettings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    person_patch::telemetry::init_logging();
+    person_patch::ops::telemetry::init_logging();
     let bus = std::env::var(EVENT_BUS_ENV)
         .ok()
         .filter(|b| !b.trim().is_empty())

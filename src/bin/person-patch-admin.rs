@@ -2,10 +2,10 @@
 //! (endpoint, region and credentials from the standard AWS SDK configuration).
 
 use clap::{Parser, Subcommand};
-use person_patch::admin::{self, AdminError};
+use person_patch::auth::clients::generate_secret;
 use person_patch::auth::WRITE_SCOPE;
-use person_patch::clients::generate_secret;
-use person_patch::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
+use person_patch::ops::admin::{self, AdminError};
+use person_patch::ops::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
 use person_patch::store::{CustomerId, PersonKey};
 
 #[derive(Parser)]
@@ -93,7 +93,7 @@ async fn main() -> Result<(), AdminError> {
     if let Command::Openapi = cli.command {
         print!(
             "{}",
-            person_patch::openapi::to_yaml(&person_patch::openapi::document())
+            person_patch::ops::openapi::to_yaml(&person_patch::ops::openapi::document())
         );
         return Ok(());
     }

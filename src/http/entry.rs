@@ -22,10 +22,10 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde::Serialize;
 
-use crate::clients::ClientLookup;
+use crate::auth::clients::ClientLookup;
 use crate::dialect::ProblemStyle;
-use crate::handler::{handle, App, InvalidHeader, UndecodableBody};
-use crate::problem::{ApiError, RequestMeta};
+use crate::http::handler::{handle, App, InvalidHeader, UndecodableBody};
+use crate::http::problem::{ApiError, RequestMeta};
 use crate::store::PersonStore;
 
 /// Which response shape the event's source expects.

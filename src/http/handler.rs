@@ -8,24 +8,24 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
+use crate::auth::clients::{ClientDirectory, ClientLookup};
 use crate::auth::{AuthError, Authenticator, Principal, Source, WRITE_SCOPE};
-use crate::clients::{ClientDirectory, ClientLookup};
-use crate::conditional;
-use crate::deadline::{Deadline, Expired};
 use crate::dialect::PersonId;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
 use crate::engine::expression::VERSION;
 use crate::engine::json::Printable;
 use crate::engine::{self, build_update, json, Definitions, Stamp};
 use crate::engine::{Precondition, Value};
-use crate::idempotency::{self, RecordKey, RecordedAnswer};
-use crate::problem::{ApiError, RequestMeta};
-use crate::routing::{self, NoRoute};
+use crate::http::conditional;
+use crate::http::deadline::{Deadline, Expired};
+use crate::http::idempotency::{self, RecordKey, RecordedAnswer};
+use crate::http::problem::{ApiError, RequestMeta};
+use crate::http::routing::{self, NoRoute};
+use crate::ops::telemetry::{Metrics, MetricsSink, RequestMetrics};
 use crate::store::{
     map_holding, Claim, ClaimRequest, CustomerId, MapHolding, PersonKey, PersonStore, Record,
     RecordedUpdateError, Returning, StoreError, Stored, Updated,
 };
-use crate::telemetry::{Metrics, MetricsSink, RequestMetrics};
 
 /// The largest body accepted, in bytes (CONTRACT §1).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -274,7 +274,7 @@ impl ApiError {
             ApiError::PreconditionFailed {
                 current_version: Some(version),
             } => {
-                if let Ok(etag) = HeaderValue::from_str(&crate::conditional::etag(*version)) {
+                if let Ok(etag) = HeaderValue::from_str(&crate::http::conditional::etag(*version)) {
                     headers.insert(header::ETAG, etag);
                 }
             }

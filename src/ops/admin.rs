@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::{json, Map, Value as JsonValue};
 
+use crate::auth::clients::{hash_secret, ApiClient, ClientDirectory, CLIENT_ID_ATTRIBUTE};
 use crate::auth::WRITE_SCOPE;
-use crate::clients::{hash_secret, ApiClient, ClientDirectory, CLIENT_ID_ATTRIBUTE};
 use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
 use crate::engine::expression::{CREATED_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT, VERSION};
 use crate::store::{CustomerId, PersonKey, FIELD_DEFINITION_PREFIX};
@@ -167,15 +167,17 @@ pub async fn create_client(
     customers: &[CustomerId],
     scopes: &[String],
 ) -> Result<(), AdminError> {
-    if id.is_empty() || id.contains(':') || id.chars().count() > crate::clients::MAX_CLIENT_ID_CHARS
+    if id.is_empty()
+        || id.contains(':')
+        || id.chars().count() > crate::auth::clients::MAX_CLIENT_ID_CHARS
     {
         return Err("a client id must be 1 to 128 characters without ':'".into());
     }
-    if id.starts_with(crate::secrets::PREFIX) {
+    if id.starts_with(crate::auth::secrets::PREFIX) {
         // Refused logins log known ids in clear; an id must never look like a secret.
         return Err(format!(
             "a client id must not start with '{}', which marks generated secrets",
-            crate::secrets::PREFIX
+            crate::auth::secrets::PREFIX
         )
         .into());
     }
@@ -291,7 +293,7 @@ pub async fn seed_demo(
         &[WRITE_SCOPE.to_owned()],
     )
     .await?;
-    let generated = crate::clients::generate_secret();
+    let generated = crate::auth::clients::generate_secret();
     create_client(
         client,
         clients,

@@ -8,15 +8,15 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::admin::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 use crate::auth::WRITE_SCOPE;
 use crate::dialect::{
     contacts_v1, persons_v2, CustomerHeader, Dialect, IdFormat, ProblemStyle, Success,
 };
 use crate::engine::custom_fields::{MAX_ENTRIES, MAX_TEXT_CHARS};
 use crate::engine::{BoolForms, Clear, Field, Kind};
-use crate::handler::MAX_BODY_BYTES;
-use crate::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
+use crate::http::handler::MAX_BODY_BYTES;
+use crate::http::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
+use crate::ops::admin::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 
 /// Text without control characters (`multiline`: but for tab, line feed, carriage return).
 fn no_controls(multiline: bool) -> &'static str {

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::clients::{ApiClient, ClientLookup, DirectoryError};
+use crate::auth::clients::{ApiClient, ClientLookup, DirectoryError};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
-use crate::idempotency::{RecordKey, RecordedAnswer};
+use crate::http::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
     Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, Record, RecordedUpdateError,
     Returning, StoreError, Stored, Updated,

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::Client;
 use crate::dialect::PersonId;
 use crate::engine::expression::{PARTITION_KEY, SORT_KEY, VERSION, WRITE_ID};
 use crate::engine::{CustomKind, Definitions, FieldDefinition, UpdatePlan, Value};
-use crate::idempotency::{RecordKey, RecordedAnswer, LOCK, RETENTION};
+use crate::http::idempotency::{RecordKey, RecordedAnswer, LOCK, RETENTION};
 
 /// How long a customer's custom field definitions are reused in a warm container.
 pub const DEFINITIONS_TTL: Duration = Duration::from_secs(30);

@@ -26,12 +26,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use lambda_http::Context;
-use person_patch::admin;
+use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::Authenticator;
-use person_patch::clients::ClientDirectory;
-use person_patch::entry::handle_raw_event;
-use person_patch::handler::App;
-use person_patch::sdk::SdkSettings;
+use person_patch::http::entry::handle_raw_event;
+use person_patch::http::handler::App;
+use person_patch::ops::admin;
+use person_patch::store::sdk::SdkSettings;
 use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
 use serde_json::{json, Value as Json};
 
