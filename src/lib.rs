@@ -12,6 +12,7 @@
 //!   idempotency record), the SDK's settings ([`store::sdk`]), in-memory stand-ins ([`store::memory`]).
 //! - [`events`]: the `person-events` function: the table's stream → `PersonUpdated` events.
 //! - [`ops`]: configuration, logs and metrics, the admin tool, the OpenAPI description.
+//! - [`table`]: the persons table's layout: key formats and the attributes the function owns.
 
 pub mod auth;
 pub mod dialect;
@@ -20,3 +21,4 @@ pub mod events;
 pub mod http;
 pub mod ops;
 pub mod store;
+pub mod table;

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 use password_hash::rand_core::OsRng;
 use password_hash::SaltString;
 
-use crate::store::CustomerId;
+use crate::table::CustomerId;
 
 /// The clients table's key.
 pub const CLIENT_ID_ATTRIBUTE: &str = "clientId";

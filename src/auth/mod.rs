@@ -34,7 +34,7 @@ use tokio::time::sleep;
 use crate::auth::clients::{
     hash_password, ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
 };
-use crate::store::CustomerId;
+use crate::table::CustomerId;
 
 /// The scope both routes require.
 pub const WRITE_SCOPE: &str = "contacts:persons:write";

@@ -6,7 +6,8 @@ use person_patch::auth::clients::generate_secret;
 use person_patch::auth::WRITE_SCOPE;
 use person_patch::ops::admin::{self, AdminError};
 use person_patch::ops::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
-use person_patch::store::{CustomerId, PersonKey};
+use person_patch::store::PersonKey;
+use person_patch::table::CustomerId;
 
 #[derive(Parser)]
 #[command(

@@ -190,7 +190,7 @@ pub static DIALECTS: &[&Dialect] = &[&contacts_v1::DIALECT, &persons_v2::DIALECT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::expression::SERVICE_ATTRIBUTES;
+    use crate::table::SERVICE_ATTRIBUTES;
 
     #[test]
     fn uuid_ids() {

@@ -5,33 +5,8 @@
 //! output is deterministic: the same patch gives the same strings, placeholder for placeholder.
 
 use super::patch::{Change, Op, Patch, Target, Value};
-
-/// The persons table's partition key attribute.
-pub const PARTITION_KEY: &str = "pk";
-/// The persons table's sort key attribute.
-pub const SORT_KEY: &str = "sk";
-/// RFC 3339 UTC time of the last update, set on every update.
-pub const UPDATED_AT: &str = "updatedAt";
-/// RFC 3339 UTC time the record was created; never touched by a patch.
-pub const CREATED_AT: &str = "createdAt";
-/// A counter raised by one on every update; the record's ETag.
-pub const VERSION: &str = "version";
-/// The principal (API client id) that made the last update.
-pub const UPDATED_BY: &str = "updatedBy";
-/// A random id of the request that made the last update: a retried `UpdateItem` whose first
-/// attempt committed finds its own id here and is known to be applied already.
-pub const WRITE_ID: &str = "lastWriteId";
-
-/// Attributes the service maintains itself; a field table may never name one of them.
-pub const SERVICE_ATTRIBUTES: &[&str] = &[
-    PARTITION_KEY,
-    SORT_KEY,
-    UPDATED_AT,
-    CREATED_AT,
-    VERSION,
-    UPDATED_BY,
-    WRITE_ID,
-];
+use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
+use crate::table::PARTITION_KEY;
 
 /// What every update stamps on the record besides the patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,10 @@ use serde_json::{Map, Value as Json};
 
 use super::stream::{number, string, EventName, Image, StreamRecord};
 use crate::dialect::{Dialect, DIALECTS};
-use crate::engine::expression::{PARTITION_KEY, SORT_KEY, UPDATED_AT, UPDATED_BY, VERSION};
 use crate::engine::record::Stored;
 use crate::engine::{Kind, Value};
+use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION};
+use crate::table::{self, PARTITION_KEY, SORT_KEY};
 
 /// The events' `source`.
 pub const SOURCE: &str = "person-patch";
@@ -25,9 +26,6 @@ pub const DETAIL_TYPE: &str = "PersonUpdated";
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024 - 1;
 /// What EventBridge counts for an entry's `Time`.
 const TIME_BYTES: usize = 14;
-
-const CUSTOMER_PREFIX: &str = "CUSTOMER#";
-const PERSON_PREFIX: &str = "PERSON#";
 
 /// Whether events carry the new values of the changed fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,17 +165,11 @@ pub fn person_updated(record: &StreamRecord, values: Values) -> Result<PersonUpd
     Ok(event)
 }
 
-/// `CUSTOMER#<id>` / `PERSON#<id>` keys → customer id, person id and the dialect whose id
-/// format the person id has.
+/// A person's keys → customer id, person id and the dialect whose id format the person id
+/// has; `None` for any other item.
 fn person_key(keys: &Image) -> Option<(String, String, &'static Dialect)> {
-    let customer = string(keys, PARTITION_KEY)?.strip_prefix(CUSTOMER_PREFIX)?;
-    let customer_ok = !customer.is_empty()
-        && customer.len() <= 19
-        && customer.bytes().all(|b| b.is_ascii_digit());
-    if !customer_ok {
-        return None;
-    }
-    let person = string(keys, SORT_KEY)?.strip_prefix(PERSON_PREFIX)?;
+    let customer = table::parse_customer_key(string(keys, PARTITION_KEY)?)?;
+    let person = table::parse_person_key(string(keys, SORT_KEY)?)?;
     DIALECTS.iter().find_map(|dialect| {
         let id = dialect.id_format.parse(person).ok()?;
         Some((customer.to_owned(), id.to_string(), *dialect))
@@ -302,7 +294,7 @@ mod tests {
         json!({
             "eventName": name,
             "dynamodb": {
-                "Keys": {"pk": {"S": "CUSTOMER#1001"}, "sk": {"S": sk}},
+                "Keys": {"pk": {"S": table::customer_key(crate::table::CustomerId(1001))}, "sk": {"S": sk}},
                 "OldImage": old,
                 "NewImage": new,
                 "SequenceNumber": "42"
@@ -323,7 +315,11 @@ mod tests {
         let old = json!({"FirstName": {"S": "Ann"}, "IsActive": {"BOOL": true}, "version": {"N": "3"}, "updatedAt": {"S": "2026-01-01T00:00:00Z"}});
         let new = json!({"FirstName": {"S": "Anna"}, "IsActive": {"BOOL": true}, "HomeSiteID": {"N": "5"},
             "version": {"N": "4"}, "updatedAt": {"S": "2026-11-24T10:00:00Z"}, "updatedBy": {"S": "client-a"}, "lastWriteId": {"S": "w"}});
-        let event = person_updated(&record("MODIFY", "PERSON#16", old, new), Values::Omit).unwrap();
+        let event = person_updated(
+            &record("MODIFY", &table::person_key("16"), old, new),
+            Values::Omit,
+        )
+        .unwrap();
         assert_eq!(
             detail(&event),
             json!({"customerId": "1001", "personId": "16", "dialect": "persons-v2", "version": 4,
@@ -337,7 +333,7 @@ mod tests {
 
     #[test]
     fn custom_fields_are_named_by_definition_and_values_rendered_when_asked() {
-        let sk = "PERSON#3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c";
+        let sk = &table::person_key("3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c");
         let old = json!({"title": {"S": "Dr"}, "customFields": {"M": {"1001": {"S": "a"}, "1010": {"S": "b"}}}});
         let new = json!({"customFields": {"M": {"1001": {"S": "a"}, "1002": {"S": "true"}, "1010": {"S": "c"}}},
             "isOptedOut": {"BOOL": false}});
@@ -382,8 +378,11 @@ mod tests {
     fn v2_values_are_written_as_the_dialect_answers() {
         let old = json!({});
         let new = json!({"IsActive": {"BOOL": true}, "HomeSiteID": {"N": "7"}, "Biography": {"S": "<p>x</p>"}});
-        let event =
-            person_updated(&record("MODIFY", "PERSON#16", old, new), Values::Include).unwrap();
+        let event = person_updated(
+            &record("MODIFY", &table::person_key("16"), old, new),
+            Values::Include,
+        )
+        .unwrap();
         assert_eq!(
             detail(&event)["values"],
             json!({"HomeSiteID": "7", "Biography": "<p>x</p>", "IsActive": "true"})
@@ -401,7 +400,7 @@ mod tests {
         }
         old.insert("customFields".into(), json!({"M": {}}));
         new.insert("customFields".into(), json!({"M": fields}));
-        let sk = "PERSON#3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c";
+        let sk = &table::person_key("3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c");
         let event = person_updated(
             &record("MODIFY", sk, Json::Object(old), Json::Object(new)),
             Values::Include,
@@ -416,7 +415,7 @@ mod tests {
 
     #[test]
     fn skips_what_is_not_a_modified_person() {
-        let v2 = "PERSON#16";
+        let v2 = &table::person_key("16");
         let images = || (json!({}), json!({}));
         let (o, n) = images();
         assert_eq!(
@@ -429,11 +428,11 @@ mod tests {
             Err(Skip::Remove)
         );
         for sk in [
-            "FIELDDEF#1001",
-            "IDEMPOTENCY#ab",
-            "PERSON#0",
-            "PERSON#x",
-            "PERSON#",
+            &table::definition_key(1001),
+            &table::idempotency_key("ab"),
+            &table::person_key("0"),
+            &table::person_key("x"),
+            &table::person_key(""),
         ] {
             let (o, n) = images();
             assert_eq!(

@@ -12,7 +12,6 @@ use crate::auth::clients::{ClientDirectory, ClientLookup};
 use crate::auth::{AuthError, Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::dialect::PersonId;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
-use crate::engine::expression::VERSION;
 use crate::engine::json::Printable;
 use crate::engine::{self, build_update, json, Definitions, Stamp};
 use crate::engine::{Precondition, Value};
@@ -23,9 +22,11 @@ use crate::http::problem::{ApiError, RequestMeta};
 use crate::http::routing::{self, NoRoute};
 use crate::ops::telemetry::{Metrics, MetricsSink, RequestMetrics};
 use crate::store::{
-    map_holding, Claim, ClaimRequest, CustomerId, MapHolding, PersonKey, PersonStore, Record,
+    map_holding, Claim, ClaimRequest, MapHolding, PersonKey, PersonStore, Record,
     RecordedUpdateError, Returning, StoreError, Stored, Updated,
 };
+use crate::table::person::VERSION;
+use crate::table::CustomerId;
 
 /// The largest body accepted, in bytes (CONTRACT §1).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -2,8 +2,7 @@
 //! a retried PATCH answer what the first one answered, without writing again.
 //!
 //! A key is scoped to the customer and the authenticated principal. Its record lives in the
-//! persons table beside the customer's persons (`CUSTOMER#<id>` / `IDEMPOTENCY#<hash>`), so
-//! the person's update and the record of its answer are written by one `TransactWriteItems`.
+//! persons table beside the customer's persons (see [`crate::table`]), so the person's update and the record of its answer are written by one `TransactWriteItems`.
 //! The record's life: claimed (`running`, locked for [`LOCK`]) before the request is carried
 //! out; `done` with the answer, written in the same transaction as the update (or alone, for a
 //! recorded refusal); `released` when the request failed in a way worth retrying (5xx, 503).
@@ -17,9 +16,10 @@ use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use sha2::{Digest, Sha256};
 
-use crate::engine::expression::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
 use crate::engine::{Op, Patch, Target, Value};
-use crate::store::{CustomerId, Record, Stored};
+use crate::store::{Record, Stored};
+use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
+use crate::table::{self, CustomerId};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -32,8 +32,6 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 pub const LOCK: Duration = Duration::from_secs(15);
 /// The longest key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 255;
-/// The sort key prefix of idempotency records.
-pub const RECORD_PREFIX: &str = "IDEMPOTENCY#";
 
 const SYNTAX: &str = "Idempotency-Key must be a quoted string of 1 to 255 printable ASCII characters, such as \"8e03978e-40d5-43e8-bc93-6894a57f9324\", sent once.";
 
@@ -114,8 +112,8 @@ impl RecordKey {
         hasher.update(principal.as_bytes());
         hasher.update(key.0.as_bytes());
         RecordKey {
-            partition_key: format!("CUSTOMER#{}", customer.0),
-            sort_key: format!("{RECORD_PREFIX}{}", hex(&hasher.finalize())),
+            partition_key: table::customer_key(customer),
+            sort_key: table::idempotency_key(&hex(&hasher.finalize())),
         }
     }
 }
@@ -297,8 +295,9 @@ mod tests {
         assert_eq!(a, RecordKey::new(CustomerId(1), "client-a", &key));
         assert_ne!(a, RecordKey::new(CustomerId(1), "client-b", &key));
         assert_ne!(a, RecordKey::new(CustomerId(2), "client-a", &key));
-        assert!(a.sort_key.starts_with(RECORD_PREFIX));
-        assert!(!a.sort_key.contains('k') || a.sort_key.len() == RECORD_PREFIX.len() + 64);
+        let prefix = table::idempotency_key_prefix();
+        assert!(a.sort_key.starts_with(prefix));
+        assert!(!a.sort_key.contains('k') || a.sort_key.len() == prefix.len() + 64);
         assert_eq!(key.log_hash().len(), 16);
     }
 

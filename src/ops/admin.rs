@@ -14,8 +14,9 @@ use serde_json::{json, Map, Value as JsonValue};
 use crate::auth::clients::{hash_secret, ApiClient, ClientDirectory, CLIENT_ID_ATTRIBUTE};
 use crate::auth::WRITE_SCOPE;
 use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
-use crate::engine::expression::{CREATED_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT, VERSION};
-use crate::store::{CustomerId, PersonKey, FIELD_DEFINITION_PREFIX};
+use crate::store::PersonKey;
+use crate::table::person::{CREATED_AT, UPDATED_AT, VERSION};
+use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
 /// The demo customer.
 pub const DEMO_CUSTOMER: CustomerId = CustomerId(14532);
@@ -209,7 +210,7 @@ pub async fn disable_client(client: &Client, clients: &str, id: &str) -> Result<
     }
 }
 
-/// Creates or replaces a customer's custom field definition (`FIELDDEF#<id>`).
+/// Creates or replaces a customer's custom field definition.
 pub async fn put_field_definition(
     client: &Client,
     persons: &str,
@@ -229,23 +230,17 @@ pub async fn put_field_definition(
         return Err("a list definition needs at least one --option".into());
     }
     let mut item = HashMap::from([
+        (PARTITION_KEY.to_owned(), s(&table::customer_key(customer))),
+        (SORT_KEY.to_owned(), s(&table::definition_key(id))),
+        (table::definition::TYPE.to_owned(), s(kind)),
         (
-            PARTITION_KEY.to_owned(),
-            s(&format!("CUSTOMER#{}", customer.0)),
-        ),
-        (
-            SORT_KEY.to_owned(),
-            s(&format!("{FIELD_DEFINITION_PREFIX}{id}")),
-        ),
-        ("type".to_owned(), s(kind)),
-        (
-            "readOnly".to_owned(),
+            table::definition::READ_ONLY.to_owned(),
             AttributeValue::Bool(read_only || kind == "statement"),
         ),
     ]);
     if !options.is_empty() {
         item.insert(
-            "options".to_owned(),
+            table::definition::OPTIONS.to_owned(),
             AttributeValue::L(options.iter().map(|o| s(o)).collect()),
         );
     }

@@ -159,7 +159,7 @@ impl PersonStore for MemoryStore {
             .get(&(key.customer.0, key.person.to_string()))
             .map(|version| {
                 Record::from([(
-                    crate::engine::expression::VERSION.to_owned(),
+                    crate::table::person::VERSION.to_owned(),
                     Stored::Value(crate::engine::Value::N(version.to_string())),
                 )])
             }))

@@ -17,22 +17,16 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::dialect::PersonId;
-use crate::engine::expression::{PARTITION_KEY, SORT_KEY, VERSION, WRITE_ID};
 use crate::engine::{CustomKind, Definitions, FieldDefinition, UpdatePlan, Value};
 use crate::http::idempotency::{RecordKey, RecordedAnswer, LOCK, RETENTION};
+use crate::table::person::{VERSION, WRITE_ID};
+use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
 /// How long a customer's custom field definitions are reused in a warm container.
 pub const DEFINITIONS_TTL: Duration = Duration::from_secs(30);
 
 /// The most pages of definitions read for one customer (each up to 1 MB).
 const MAX_DEFINITION_PAGES: usize = 10;
-
-/// The sort key prefix of custom field definitions.
-pub const FIELD_DEFINITION_PREFIX: &str = "FIELDDEF#";
-
-/// A tenant's id, from the `Customer-Id` header or the principal's only customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CustomerId(pub i64);
 
 /// Where one person is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,14 +36,12 @@ pub struct PersonKey {
 }
 
 impl PersonKey {
-    /// `CUSTOMER#<customerId>`
     pub fn partition_key(&self) -> String {
-        format!("CUSTOMER#{}", self.customer.0)
+        table::customer_key(self.customer)
     }
 
-    /// `PERSON#<personId>`
     pub fn sort_key(&self) -> String {
-        format!("PERSON#{}", self.person)
+        table::person_key(&self.person)
     }
 }
 
@@ -303,11 +295,11 @@ impl DynamoPersonStore {
                 .expression_attribute_names("#sk", SORT_KEY)
                 .expression_attribute_values(
                     ":pk",
-                    AttributeValue::S(format!("CUSTOMER#{}", customer.0)),
+                    AttributeValue::S(table::customer_key(customer)),
                 )
                 .expression_attribute_values(
                     ":prefix",
-                    AttributeValue::S(FIELD_DEFINITION_PREFIX.into()),
+                    AttributeValue::S(table::definition_key_prefix().into()),
                 )
                 .set_exclusive_start_key(start)
                 .send()
@@ -615,19 +607,12 @@ impl PersonStore for DynamoPersonStore {
 /// reason, when the update would take the item past 400 KB.
 const ITEM_TOO_LARGE: &str = "Item size to update has exceeded";
 
-/// Idempotency record attributes.
-const RECORD_STATE: &str = "state";
-const RECORD_FINGERPRINT: &str = "fingerprint";
-const RECORD_CLAIM: &str = "claimId";
-const RECORD_LOCKED_UNTIL: &str = "lockedUntil";
-/// The persons table's TTL attribute (epoch seconds); only idempotency records carry it.
-pub const RECORD_EXPIRES: &str = "expiresAt";
-const RECORD_STATUS: &str = "answerStatus";
-const RECORD_HEADERS: &str = "answerHeaders";
-const RECORD_BODY: &str = "answerBody";
-const RUNNING: &str = "running";
-const DONE: &str = "done";
-const RELEASED: &str = "released";
+use crate::table::idempotency::{
+    BODY as RECORD_BODY, CLAIM as RECORD_CLAIM, DONE, FINGERPRINT as RECORD_FINGERPRINT,
+    HEADERS as RECORD_HEADERS, LOCKED_UNTIL as RECORD_LOCKED_UNTIL, RELEASED, RUNNING,
+    STATE as RECORD_STATE, STATUS as RECORD_STATUS,
+};
+use crate::table::EXPIRES_AT as RECORD_EXPIRES;
 
 fn epoch_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -736,17 +721,17 @@ where
     }
 }
 
-/// One `FIELDDEF#<id>` item as a definition; `None` for an item that is not one.
+/// One field-definition item as a definition; `None` for an item that is not one.
 fn definition_of(item: &HashMap<String, AttributeValue>) -> Option<(i64, FieldDefinition)> {
     let id = match item.get(SORT_KEY) {
-        Some(AttributeValue::S(sk)) => sk.strip_prefix(FIELD_DEFINITION_PREFIX)?.parse().ok()?,
+        Some(AttributeValue::S(sk)) => table::parse_definition_key(sk)?,
         _ => return None,
     };
-    let kind = match item.get("type") {
+    let kind = match item.get(table::definition::TYPE) {
         Some(AttributeValue::S(name)) => CustomKind::parse(name),
         _ => CustomKind::Unknown(String::new()),
     };
-    let options = match item.get("options") {
+    let options = match item.get(table::definition::OPTIONS) {
         Some(AttributeValue::L(list)) => list
             .iter()
             .filter_map(|v| match v {
@@ -757,7 +742,10 @@ fn definition_of(item: &HashMap<String, AttributeValue>) -> Option<(i64, FieldDe
         Some(AttributeValue::Ss(set)) => set.clone(),
         _ => Vec::new(),
     };
-    let read_only = matches!(item.get("readOnly"), Some(AttributeValue::Bool(true)));
+    let read_only = matches!(
+        item.get(table::definition::READ_ONLY),
+        Some(AttributeValue::Bool(true))
+    );
     Some((
         id,
         FieldDefinition {
