@@ -15,7 +15,7 @@ use person_patch::auth::{
     basic_cache_key, check_basic, parse_authorization, AuthPolicy, Credentials, Principal,
     VerificationCache, WRITE_SCOPE,
 };
-use person_patch::store::CustomerId;
+use person_patch::table::CustomerId;
 
 fn headers_for(client_id: &str, secret: &str) -> HeaderMap {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use person_patch::ops::admin;
-use person_patch::store::CustomerId;
+use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 use support::*;
 

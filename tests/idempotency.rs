@@ -339,7 +339,7 @@ async fn a_claim_left_by_a_crashed_invocation_lapses() {
 
     // Once the lock has lapsed (moved into the past here), the request is carried out.
     let record = RecordKey::new(
-        person_patch::store::CustomerId(14532),
+        person_patch::table::CustomerId(14532),
         "beqa4api",
         &person_patch::http::idempotency::parse_key(&{
             let mut h = lambda_http::http::HeaderMap::new();
@@ -416,7 +416,7 @@ async fn a_keyed_update_past_the_item_size_limit_is_413_like_a_plain_one() {
         person_patch::ops::admin::put_field_definition(
             &env.client,
             &env.persons_table,
-            person_patch::store::CustomerId(14532),
+            person_patch::table::CustomerId(14532),
             id,
             "text",
             &[],

@@ -41,7 +41,7 @@ impl PersonKey {
     }
 
     pub fn sort_key(&self) -> String {
-        table::person_key(&self.person)
+        table::person_key(self.person)
     }
 }
 

@@ -32,7 +32,8 @@ use person_patch::http::entry::handle_raw_event;
 use person_patch::http::handler::App;
 use person_patch::ops::admin;
 use person_patch::store::sdk::SdkSettings;
-use person_patch::store::{CustomerId, DynamoPersonStore, PersonKey};
+use person_patch::store::{DynamoPersonStore, PersonKey};
+use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 
 pub const DEMO_V1: &str = admin::DEMO_V1_PERSON;
