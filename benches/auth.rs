@@ -88,8 +88,8 @@ fn basic_verification(c: &mut Criterion) {
 /// a ratio to the unknown-id refusal (target 0.8–1.25×). Through the real authenticator
 /// (padding included), over an in-memory clients table.
 fn refusal_timing() {
+    use person_patch::auth::clients::MemoryClients;
     use person_patch::auth::Authenticator;
-    use person_patch::store::memory::MemoryClients;
     use std::time::Duration;
 
     let foreign = {

@@ -3,7 +3,8 @@
 //! The modules, by concern:
 //! - [`http`]: the Lambda event adapter ([`http::entry`]) → the handler, taking the contract's order
 //!   of checks ([`http::handler`]) → [`http::routing`]; conditional requests, `Idempotency-Key`, the
-//!   request deadline; [`http::problem::ApiError`], mapped to HTTP in one place.
+//!   request deadline; [`http::problem::ApiError`], mapped to HTTP in one place; the OpenAPI
+//!   description.
 //! - [`auth`]: Basic credentials (generated secrets and argon2id), gateway-verified JWTs, the
 //!   clients table ([`auth::clients`]).
 //! - [`dialect`]: which API is spoken (Contacts v1, Persons v2), as field tables.
@@ -11,7 +12,7 @@
 //! - [`store`]: the persons table (one conditional `UpdateItem`, or a transaction with an
 //!   idempotency record), the SDK's settings ([`store::sdk`]), in-memory stand-ins ([`store::memory`]).
 //! - [`events`]: the `person-events` function: the table's stream → `PersonUpdated` events.
-//! - [`ops`]: configuration, logs and metrics, the admin tool, the OpenAPI description.
+//! - [`ops`]: configuration, logs and metrics, the admin tool.
 //! - [`table`]: the persons table's layout: key formats and the attributes the function owns.
 
 pub mod auth;

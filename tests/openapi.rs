@@ -2,7 +2,7 @@
 
 #[test]
 fn committed_openapi_yaml_is_generated_from_the_field_tables() {
-    let generated = person_patch::ops::openapi::to_yaml(&person_patch::ops::openapi::document());
+    let generated = person_patch::http::openapi::to_yaml(&person_patch::http::openapi::document());
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
@@ -13,7 +13,7 @@ fn committed_openapi_yaml_is_generated_from_the_field_tables() {
 
 /// The Persons v2 request schema, from the generated document.
 fn v2_patch_schema() -> serde_json::Value {
-    let document = person_patch::ops::openapi::document();
+    let document = person_patch::http::openapi::document();
     document["components"]["schemas"]["PersonsV2Patch"].clone()
 }
 

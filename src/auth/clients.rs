@@ -322,3 +322,23 @@ mod tests {
             .starts_with("$argon2id$"));
     }
 }
+
+/// The clients table in memory, for fuzzing and in-process benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryClients {
+    clients: HashMap<String, ApiClient>,
+}
+
+impl MemoryClients {
+    pub fn new(clients: impl IntoIterator<Item = ApiClient>) -> Self {
+        MemoryClients {
+            clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        }
+    }
+}
+
+impl ClientLookup for MemoryClients {
+    async fn find(&self, id: &str) -> Result<Option<ApiClient>, DirectoryError> {
+        Ok(self.clients.get(id).cloned())
+    }
+}

@@ -981,7 +981,7 @@ mod tests {
     #[test]
     fn refused_ids_are_logged_only_when_known() {
         let authenticator =
-            Authenticator::new(crate::store::memory::MemoryClients::new(Vec::new()));
+            Authenticator::new(crate::auth::clients::MemoryClients::new(Vec::new()));
         let secret = secrets::generate();
         assert_eq!(
             authenticator.presented("acme-crm", true),
@@ -1008,7 +1008,7 @@ mod tests {
             authenticator.presented("y", false)
         );
         assert_ne!(
-            Authenticator::new(crate::store::memory::MemoryClients::new(Vec::new()))
+            Authenticator::new(crate::auth::clients::MemoryClients::new(Vec::new()))
                 .with_log_key("stack-1")
                 .presented("x", false),
             authenticator.presented("x", false)

@@ -94,7 +94,7 @@ async fn main() -> Result<(), AdminError> {
     if let Command::Openapi = cli.command {
         print!(
             "{}",
-            person_patch::ops::openapi::to_yaml(&person_patch::ops::openapi::document())
+            person_patch::http::openapi::to_yaml(&person_patch::http::openapi::document())
         );
         return Ok(());
     }

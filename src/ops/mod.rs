@@ -1,7 +1,5 @@
-//! Running it: configuration, logs and metrics, the admin tool's operations, and the API
-//! description generated from the field tables.
+//! Running it: configuration, logs and metrics, and the admin tool's operations.
 
 pub mod admin;
 pub mod config;
-pub mod openapi;
 pub mod telemetry;

@@ -1,18 +1,18 @@
-//! In-memory stand-ins for the two tables, for fuzzing and in-process benchmarks: the handler
-//! runs end to end without DynamoDB. They are not models of DynamoDB (the integration tests use
-//! DynamoDB Local for that): the person store knows which persons exist and counts versions,
-//! and does not keep field values.
+//! An in-memory stand-in for the persons table, for fuzzing and in-process benchmarks: with
+//! [`crate::auth::clients::MemoryClients`], the handler runs end to end without DynamoDB. It is
+//! not a model of DynamoDB (the integration tests use DynamoDB Local for that): it knows which
+//! persons exist and counts versions, and does not keep field values.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::auth::clients::{ApiClient, ClientLookup, DirectoryError};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
 use crate::http::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    Claim, ClaimRequest, CustomerId, PersonKey, PersonStore, Record, RecordedUpdateError,
-    Returning, StoreError, Stored, Updated,
+    Claim, ClaimRequest, PersonKey, PersonStore, Record, RecordedUpdateError, Returning,
+    StoreError, Stored, Updated,
 };
+use crate::table::CustomerId;
 
 /// Persons that exist, by key, with their versions; and each customer's definitions.
 #[derive(Debug, Default)]
@@ -185,25 +185,5 @@ impl PersonStore for MemoryStore {
             }
             Err(other) => Err(RecordedUpdateError::Store(other)),
         }
-    }
-}
-
-/// API clients by id.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryClients {
-    clients: HashMap<String, ApiClient>,
-}
-
-impl MemoryClients {
-    pub fn new(clients: impl IntoIterator<Item = ApiClient>) -> Self {
-        MemoryClients {
-            clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
-        }
-    }
-}
-
-impl ClientLookup for MemoryClients {
-    async fn find(&self, id: &str) -> Result<Option<ApiClient>, DirectoryError> {
-        Ok(self.clients.get(id).cloned())
     }
 }
