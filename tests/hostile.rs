@@ -35,6 +35,16 @@ async fn paths_queries_and_hosts_that_are_not_valid_uris_get_4xx_not_a_crash() {
                 204,
             ),
             (
+                "a Host whose last label is a number but that is no IPv4 address",
+                Event::v1(shape).header("Host", "id.ex2.0"),
+                204,
+            ),
+            (
+                "a bracketed Host that is no IPv6 address",
+                Event::v1(shape).header("Host", "[::::]"),
+                204,
+            ),
+            (
                 "bad X-Forwarded-Proto",
                 Event::v1(shape).header("X-Forwarded-Proto", "ht tp"),
                 204,
@@ -53,6 +63,16 @@ async fn paths_queries_and_hosts_that_are_not_valid_uris_get_4xx_not_a_crash() {
     let mut changed = changed_attributes(&before, &after);
     changed.retain(|a| !STAMPED.contains(&a.as_str()));
     assert_eq!(changed, ["forename", "title", "version"]);
+
+    // The domain name API Gateway reports goes into the URI too (found by `make fuzz`).
+    let mut event = Event::v1(Shape::HttpApi).json_body(&json!({"position": "numbered host"}));
+    event.json["requestContext"]["domainName"] = json!("id.ex2.0");
+    event.json["headers"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !k.eq_ignore_ascii_case("host"));
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
 
     let mut event = Event::v1(Shape::HttpApi);
     event.json["rawQueryString"] = json!("a=<script> b#c\u{7f}");

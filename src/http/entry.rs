@@ -231,26 +231,41 @@ fn sanitize_path(path: &mut Option<String>) {
     }
 }
 
-/// A host name or address, with an optional port, as a URI authority may hold it.
+/// A host name or address, with an optional port, as a URI authority may hold it, and as the
+/// URL parser lambda_http uses (WHATWG) reads it: a name whose last label is a number is read
+/// as an IPv4 address, so it must be one; a bracketed one must be an IPv6 address.
 fn is_valid_host(host: &str) -> bool {
     let (name, port) = match host.rsplit_once(':') {
         Some((name, _)) if !name.ends_with(']') && name.contains(':') => (host, None),
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
     };
-    let name_ok = !name.is_empty()
-        && name.len() <= 253
-        && (name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            || (name.starts_with('[')
-                && name.ends_with(']')
-                && name[1..name.len() - 1]
+    let name_ok = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(address) => address.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !name.is_empty()
+                && name.len() <= 253
+                && name
                     .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')));
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && (!ends_in_a_number(name) || name.parse::<std::net::Ipv4Addr>().is_ok())
+        }
+    };
     let port_ok =
         port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     name_ok && port_ok
+}
+
+/// WHATWG URL's "ends in a number": the last label (before an optional final dot) is digits,
+/// or `0x` and hex digits; such a host is parsed as an IPv4 address.
+fn ends_in_a_number(name: &str) -> bool {
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    let last = trimmed.rsplit('.').next().unwrap_or("");
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit())) || hex
 }
 
 /// Drops a `Host` header, domain name or `X-Forwarded-Proto` that cannot form a URI (the
@@ -367,6 +382,8 @@ mod tests {
             "127.0.0.1",
             "[::1]:8080",
             "localhost",
+            "a.b2",
+            "10.0.0.1:80",
         ] {
             assert!(is_valid_host(ok), "{ok}");
         }
@@ -379,6 +396,13 @@ mod tests {
             "a\u{0}b",
             "[zz]",
             "ex ample:80",
+            "id.ex2.0",
+            "a.0x1",
+            "300.1.1.1",
+            "1.2.3",
+            "[::::]",
+            "[",
+            "[]",
         ] {
             assert!(!is_valid_host(bad), "{bad}");
         }
