@@ -11,7 +11,7 @@ use person_patch::dialect::{contacts_v1, persons_v2, Dialect};
 use person_patch::engine::{
     build_update, json, validate, CustomKind, Definitions, FieldDefinition, Precondition, Stamp,
 };
-use person_patch::store::to_attribute;
+use person_patch::store::item::to_attribute;
 use time::macros::date;
 
 const SEED_003: &str = r#"{ "FirstName": "2", "LastName": "2", "NameOnID": "2", "Prefix": "", "Suffix": "2", "Gender": "Unspecified", "JobTitle": "2", "DateOfBirth": "1997-12-16", "Phone1": "2", "Phone2": "2", "Address": "2", "City": "2", "StateProvince": "2", "PostalCode": "2", "Country": "USA222", "CompanyName": "2", "CorporateID": "2", "HomeSiteID": "5", "UserRole": "Acct Team lead ", "Biography": "<html></html> ", "IsActive": "f", "IsUser": "t", "IsSpeaker": "t" }"#;

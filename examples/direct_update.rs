@@ -11,7 +11,10 @@ use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
 use person_patch::ops::admin;
 use person_patch::store::sdk::SdkSettings;
-use person_patch::store::{send_plan, PersonKey};
+use person_patch::store::PersonKey;
+
+#[path = "../benches/harness/floor.rs"]
+mod floor;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &Precondition::Exists,
         );
         let started = Instant::now();
-        send_plan(&client, &table, &key, plan).await?;
+        floor::send_plan(&client, &table, &key, plan).await?;
         println!("{}", started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(())

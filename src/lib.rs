@@ -1,7 +1,7 @@
 //! person-patch: partial updates of person records in DynamoDB, behind API Gateway.
 //!
 //! The modules, by concern:
-//! - [`http`]: the Lambda event adapter ([`http::entry`]) → the handler, taking the contract's order
+//! - [`http`]: the Lambda event adapter ([`http::entry`]) → the handler, taking the API's order
 //!   of checks ([`http::handler`]) → [`http::routing`]; conditional requests, `Idempotency-Key`, the
 //!   request deadline; [`http::problem::ApiError`], mapped to HTTP in one place; the OpenAPI
 //!   description.

@@ -10,8 +10,8 @@ use person_patch::http::entry::handle_raw_event;
 use person_patch::http::handler::App;
 use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
+use person_patch::store::dynamo::DynamoPersonStore;
 use person_patch::store::sdk::SdkSettings;
-use person_patch::store::DynamoPersonStore;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

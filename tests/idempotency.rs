@@ -1,4 +1,4 @@
-//! `Idempotency-Key` (CONTRACT §7a) through real events against DynamoDB Local: the first
+//! `Idempotency-Key` (docs/API.md §7a) through real events against DynamoDB Local: the first
 //! request with a key is carried out and its answer recorded with the update; the same request
 //! again replays that answer and writes nothing; another request with the key is a 422; the same
 //! request while the first runs is a 409; keys are scoped to the principal; a failure worth
@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Context;
-use person_patch::http::idempotency::RecordKey;
 use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
@@ -338,7 +337,7 @@ async fn a_claim_left_by_a_crashed_invocation_lapses() {
     assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
 
     // Once the lock has lapsed (moved into the past here), the request is carried out.
-    let record = RecordKey::new(
+    let record = person_patch::http::idempotency::record_key(
         person_patch::table::CustomerId(14532),
         "beqa4api",
         &person_patch::http::idempotency::parse_key(&{

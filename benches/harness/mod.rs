@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod floor;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -375,7 +377,7 @@ impl DirectUpdate {
             &Precondition::Exists,
         );
         let started = Instant::now();
-        person_patch::store::send_plan(client, PERSONS_TABLE, &self.key, plan)
+        floor::send_plan(client, PERSONS_TABLE, &self.key, plan)
             .await
             .expect("direct UpdateItem");
         started.elapsed().as_secs_f64() * 1000.0

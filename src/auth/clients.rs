@@ -83,7 +83,9 @@ impl ClientLookup for ClientDirectory {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(DirectoryError::Failed(crate::store::describe_sdk_error(&e))),
+            Err(e) => Err(DirectoryError::Failed(
+                crate::store::sdk::describe_sdk_error(&e),
+            )),
         }
     }
 }
@@ -121,7 +123,7 @@ impl ClientDirectory {
         match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
-                tracing::warn!(reason = %crate::store::describe_sdk_error(&error), "preconnect failed")
+                tracing::warn!(reason = %crate::store::sdk::describe_sdk_error(&error), "preconnect failed")
             }
             Err(_) => tracing::warn!("preconnect timed out"),
         }
@@ -147,7 +149,7 @@ impl ClientDirectory {
                             | "InternalServerError"
                     )
                 ) || error.as_service_error().is_none();
-                let text = crate::store::describe_sdk_error(&error);
+                let text = crate::store::sdk::describe_sdk_error(&error);
                 if retryable {
                     DirectoryError::Unavailable(text)
                 } else {
@@ -165,7 +167,7 @@ impl ClientDirectory {
             .set_item(Some(to_item(client)))
             .send()
             .await
-            .map_err(|e| DirectoryError::Failed(crate::store::describe_sdk_error(&e)))?;
+            .map_err(|e| DirectoryError::Failed(crate::store::sdk::describe_sdk_error(&e)))?;
         Ok(())
     }
 
@@ -186,7 +188,9 @@ impl ClientDirectory {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(DirectoryError::Failed(crate::store::describe_sdk_error(&e))),
+            Err(e) => Err(DirectoryError::Failed(
+                crate::store::sdk::describe_sdk_error(&e),
+            )),
         }
     }
 }

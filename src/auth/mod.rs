@@ -1,4 +1,4 @@
-//! Who is calling, and which customers they may act for (CONTRACT §3).
+//! Who is calling, and which customers they may act for (docs/API.md §3).
 //!
 //! Two ways in:
 //! - **HTTP Basic** (`client-id:secret`), verified against the client's hash in the clients

@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Create both tables (on-demand); existing tables are left alone.
     CreateTables,
-    /// Write the demo records of the contract (replacing earlier copies).
+    /// Write the demo records (docs/API.md §8), replacing earlier copies.
     SeedDemo,
     /// Create (or replace) an API client; its secret is stored only as an argon2id hash.
     CreateClient {

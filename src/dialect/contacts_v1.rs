@@ -1,4 +1,4 @@
-//! Contacts v1: `PATCH /v1/persons/{personId}` (CONTRACT §5).
+//! Contacts v1: `PATCH /v1/persons/{personId}` (docs/API.md §5).
 
 use super::{CustomerHeader, Dialect, IdFormat, ProblemStyle, Success};
 use crate::engine::{BoolForms, Clear, Field, FieldTable, Kind};

@@ -1,4 +1,4 @@
-//! Persons v2: `PATCH /api/v2/persons/{personId}` (CONTRACT §6), an ASP.NET Core API's
+//! Persons v2: `PATCH /api/v2/persons/{personId}` (docs/API.md §6), an ASP.NET Core API's
 //! dialect: PascalCase names, lenient booleans and ids, `200` with the updated record.
 
 use super::{CustomerHeader, Dialect, IdFormat, ProblemStyle, Success};

@@ -1,6 +1,6 @@
 //! A JSON document model that keeps object members in order and refuses duplicate keys.
 //!
-//! `serde_json::Value` silently keeps the last of two equal keys; the contract (§4a) makes a key
+//! `serde_json::Value` silently keeps the last of two equal keys; docs/API.md (§4a) makes a key
 //! given twice, also when two keys differ only in ASCII case, a 400. Parsing into [`Json`] is
 //! where that rule lives, at every depth, so later stages never see an ambiguous document.
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::patch::Value;
+use crate::table::person::VERSION;
 
 /// A stored record's plain attributes (strings, numbers, booleans and maps of them).
 pub type Record = BTreeMap<String, Stored>;
@@ -17,4 +18,54 @@ pub enum Stored {
     Null,
     /// A type the service never writes (sets, lists, binary), kept opaque.
     Other,
+}
+
+/// How a stored record holds a map an update writes entries into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapHolding {
+    /// Absent, or `NULL` (which holds nothing): the update creates the map whole.
+    Missing,
+    Present,
+    /// Another type, written by another tool: updating it would lose data.
+    Foreign,
+}
+
+/// How `record` holds `map`.
+pub fn map_holding(record: &Record, map: &str) -> MapHolding {
+    match record.get(map) {
+        None | Some(Stored::Null) => MapHolding::Missing,
+        Some(Stored::Map(_)) => MapHolding::Present,
+        Some(_) => MapHolding::Foreign,
+    }
+}
+
+/// The record's version, when it holds a numeric one.
+pub fn version_of(record: &Record) -> Option<u64> {
+    match record.get(VERSION) {
+        Some(Stored::Value(Value::N(n))) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_and_versions_as_stored() {
+        let record: Record = BTreeMap::from([
+            ("version".into(), Stored::Value(Value::N("7".into()))),
+            ("customFields".into(), Stored::Map(BTreeMap::new())),
+            ("nulled".into(), Stored::Null),
+            ("listed".into(), Stored::Other),
+        ]);
+        assert_eq!(version_of(&record), Some(7));
+        assert_eq!(map_holding(&record, "customFields"), MapHolding::Present);
+        assert_eq!(map_holding(&record, "nulled"), MapHolding::Missing);
+        assert_eq!(map_holding(&record, "absent"), MapHolding::Missing);
+        assert_eq!(map_holding(&record, "listed"), MapHolding::Foreign);
+        let foreign: Record =
+            BTreeMap::from([("version".into(), Stored::Value(Value::S("7".into())))]);
+        assert_eq!(version_of(&foreign), None);
+    }
 }

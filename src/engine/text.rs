@@ -1,7 +1,7 @@
 //! String rules shared by every dialect: lengths in Unicode characters, control characters,
 //! email addresses.
 
-/// A control character the contract refuses: U+0000..U+001F and U+007F. When `multiline`,
+/// A control character docs/API.md §4a refuses: U+0000..U+001F and U+007F. When `multiline`,
 /// `\n`, `\r` and `\t` are allowed.
 pub fn has_forbidden_control(s: &str, multiline: bool) -> bool {
     s.chars().any(|c| {
@@ -10,7 +10,7 @@ pub fn has_forbidden_control(s: &str, multiline: bool) -> bool {
     })
 }
 
-/// The number of Unicode scalar values (what the contract calls characters).
+/// The number of Unicode scalar values (what docs/API.md calls characters).
 pub fn char_len(s: &str) -> usize {
     s.chars().count()
 }

@@ -1,5 +1,5 @@
 //! Change events: the persons table's stream → one EventBridge `PersonUpdated` event per
-//! modified person (CONTRACT §7b). The `person-events` function.
+//! modified person (docs/API.md §7b). The `person-events` function.
 //!
 //! - [`stream`]: the Lambda DynamoDB stream event and the partial batch response.
 //! - [`change`]: one stream record → an event or the reason it is skipped; pure.

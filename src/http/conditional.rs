@@ -1,4 +1,4 @@
-//! Conditional requests (CONTRACT §7): `If-Match` against the record's strong `ETag`, the
+//! Conditional requests (docs/API.md §7): `If-Match` against the record's strong `ETag`, the
 //! quoted `version`.
 
 use lambda_http::http::{header, HeaderMap};

@@ -1,5 +1,5 @@
 //! The PATCH handler: a plain async function from `lambda_http::Request` to a response,
-//! taking the checks in the contract's order (CONTRACT §1).
+//! taking the checks in the API's order (docs/API.md §1).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,23 +12,26 @@ use crate::auth::clients::{ClientDirectory, ClientLookup};
 use crate::auth::{AuthError, Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::dialect::PersonId;
 use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
+use crate::engine::expression::apply_patch;
 use crate::engine::json::Printable;
+use crate::engine::record::{map_holding, MapHolding, Record, Stored};
 use crate::engine::{self, build_update, json, Definitions, Stamp};
 use crate::engine::{Precondition, Value};
 use crate::http::conditional;
 use crate::http::deadline::{Deadline, Expired};
-use crate::http::idempotency::{self, RecordKey, RecordedAnswer};
+use crate::http::idempotency;
 use crate::http::problem::{ApiError, RequestMeta};
 use crate::http::routing::{self, NoRoute};
 use crate::ops::telemetry::{Metrics, MetricsSink, RequestMetrics};
+use crate::store::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    map_holding, Claim, ClaimRequest, MapHolding, PersonKey, PersonStore, Record,
-    RecordedUpdateError, Returning, StoreError, Stored, Updated,
+    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdateError, Returning, StoreError,
+    Updated,
 };
 use crate::table::person::VERSION;
 use crate::table::CustomerId;
 
-/// The largest body accepted, in bytes (CONTRACT §1).
+/// The largest body accepted, in bytes (docs/API.md §1).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The header naming the tenant.
@@ -194,7 +197,7 @@ async fn process<S: PersonStore, D: ClientLookup>(
 
     // An Idempotency-Key: claim it, or answer as it was used before.
     summary.idempotency_key = Some(key.log_hash());
-    let record = RecordKey::new(prepared.customer, &prepared.principal.id, &key);
+    let record = idempotency::record_key(prepared.customer, &prepared.principal.id, &key);
     let if_match: Vec<&[u8]> = headers
         .get_all(header::IF_MATCH)
         .iter()
@@ -231,7 +234,7 @@ async fn process<S: PersonStore, D: ClientLookup>(
     match claimed {
         Claim::Replay(answer) => {
             summary.idempotency = "replayed";
-            Ok(answer.replay())
+            Ok(idempotency::replay(&answer))
         }
         Claim::Reused => {
             summary.idempotency = "reused";
@@ -256,7 +259,7 @@ async fn process<S: PersonStore, D: ClientLookup>(
             if let Err(error) = &result {
                 let response = error.to_response(*style, meta);
                 let answer = idempotency::is_recorded(response.status().as_u16())
-                    .then(|| RecordedAnswer::from_response(&response));
+                    .then(|| idempotency::recorded(&response));
                 let finished = prepared
                     .deadline
                     .run(
@@ -518,14 +521,7 @@ async fn update_recorded<S: PersonStore, D: ClientLookup>(
             }
         }
         let new_version = version.unwrap_or(0) + 1;
-        let record = idempotency::apply_patch(
-            &old,
-            patch,
-            stamp.updated_at,
-            stamp.updated_by,
-            stamp.write_id,
-            new_version,
-        );
+        let record = apply_patch(&old, patch, stamp, new_version);
         let response = success_response(
             dialect,
             prepared.person,
@@ -534,7 +530,7 @@ async fn update_recorded<S: PersonStore, D: ClientLookup>(
                 record,
             },
         );
-        let answer = RecordedAnswer::from_response(&response);
+        let answer: RecordedAnswer = idempotency::recorded(&response);
         let applied = deadline
             .run(app.store.update_recorded(
                 key,

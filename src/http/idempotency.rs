@@ -3,33 +3,23 @@
 //!
 //! A key is scoped to the customer and the authenticated principal. Its record lives in the
 //! persons table beside the customer's persons (see [`crate::table`]), so the person's update and the record of its answer are written by one `TransactWriteItems`.
-//! The record's life: claimed (`running`, locked for [`LOCK`]) before the request is carried
+//! The record's life: claimed (`running`, locked for [`crate::store::idempotency::LOCK`]) before the request is carried
 //! out; `done` with the answer, written in the same transaction as the update (or alone, for a
 //! recorded refusal); `released` when the request failed in a way worth retrying (5xx, 503).
-//! It expires through the table's TTL attribute after [`RETENTION`]; a record past its
+//! It expires through the table's TTL attribute after [`crate::store::idempotency::RETENTION`]; a record past its
 //! expiry is treated as absent before DynamoDB deletes it.
-
-use std::collections::BTreeMap;
-use std::time::Duration;
 
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Op, Patch, Target, Value};
-use crate::store::{Record, Stored};
-use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
-use crate::table::{self, CustomerId};
+use crate::store::idempotency::{RecordKey, RecordedAnswer};
+use crate::table::CustomerId;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
 /// The response header marking a replayed answer.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-/// How long a key's answer is kept and replayed.
-pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// How long a claim blocks the key before another request may take it over: longer than the
-/// function's timeout (10 s), so a live request is never overtaken.
-pub const LOCK: Duration = Duration::from_secs(15);
 /// The longest key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 255;
 
@@ -97,35 +87,6 @@ pub fn fingerprint(method: &str, path: &str, if_match: &[&[u8]], body: &[u8]) ->
     hex(&hasher.finalize())
 }
 
-/// Where a key's record is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordKey {
-    pub partition_key: String,
-    pub sort_key: String,
-}
-
-impl RecordKey {
-    /// The record of `key` sent by `principal` for `customer`.
-    pub fn new(customer: CustomerId, principal: &str, key: &IdempotencyKey) -> RecordKey {
-        let mut hasher = Sha256::new();
-        hasher.update((principal.len() as u64).to_be_bytes());
-        hasher.update(principal.as_bytes());
-        hasher.update(key.0.as_bytes());
-        RecordKey {
-            partition_key: table::customer_key(customer),
-            sort_key: table::idempotency_key(&hex(&hasher.finalize())),
-        }
-    }
-}
-
-/// An answer as recorded and replayed: status, the headers that describe it, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedAnswer {
-    pub status: u16,
-    pub headers: BTreeMap<String, String>,
-    pub body: Option<String>,
-}
-
 /// The headers worth replaying.
 const RECORDED_HEADERS: &[&str] = &[
     "content-type",
@@ -135,47 +96,56 @@ const RECORDED_HEADERS: &[&str] = &[
     "www-authenticate",
 ];
 
-impl RecordedAnswer {
-    pub fn from_response(response: &Response<Body>) -> RecordedAnswer {
-        let headers = RECORDED_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = response.headers().get(*name)?.to_str().ok()?;
-                Some(((*name).to_owned(), value.to_owned()))
-            })
-            .collect();
-        let body = match response.body() {
-            Body::Text(text) => Some(text.clone()),
-            Body::Binary(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-            _ => None,
-        };
-        RecordedAnswer {
-            status: response.status().as_u16(),
-            headers,
-            body,
-        }
+/// The answer as it is recorded, to be replayed.
+pub fn recorded(response: &Response<Body>) -> RecordedAnswer {
+    let headers = RECORDED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = response.headers().get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    let body = match response.body() {
+        Body::Text(text) => Some(text.clone()),
+        Body::Binary(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        _ => None,
+    };
+    RecordedAnswer {
+        status: response.status().as_u16(),
+        headers,
+        body,
     }
+}
 
-    /// The answer again, marked as a replay.
-    pub fn replay(&self) -> Response<Body> {
-        let body = match &self.body {
-            Some(text) => Body::Text(text.clone()),
-            None => Body::Empty,
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
-        let headers = response.headers_mut();
-        for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                headers.insert(name, value);
-            }
+/// A recorded answer again, marked as a replay.
+pub fn replay(answer: &RecordedAnswer) -> Response<Body> {
+    let body = match &answer.body {
+        Some(text) => Body::Text(text.clone()),
+        None => Body::Empty,
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (name, value) in &answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
         }
-        headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-        response
     }
+    headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+/// Where the record of `key`, sent by `principal` for `customer`, is stored: keys are scoped
+/// to the principal, so two clients' equal keys never meet.
+pub fn record_key(customer: CustomerId, principal: &str, key: &IdempotencyKey) -> RecordKey {
+    let mut hasher = Sha256::new();
+    hasher.update((principal.len() as u64).to_be_bytes());
+    hasher.update(principal.as_bytes());
+    hasher.update(key.0.as_bytes());
+    RecordKey::new(customer, &hex(&hasher.finalize()))
 }
 
 /// Whether an answer is kept for replay: every answer to the request as the fingerprint
@@ -184,53 +154,6 @@ impl RecordedAnswer {
 /// the corrected request under the same key is carried out instead of refused again.
 pub fn is_recorded(status: u16) -> bool {
     (200..500).contains(&status) && status != 415
-}
-
-/// The record as it will be after `patch` is applied to `old` with these stamps: what the
-/// update's `ALL_NEW` would return (a transaction returns no values).
-pub fn apply_patch(
-    old: &Record,
-    patch: &Patch,
-    updated_at: &str,
-    updated_by: &str,
-    write_id: &str,
-    version: u64,
-) -> Record {
-    let mut record = old.clone();
-    for change in patch.changes() {
-        match (&change.target, &change.op) {
-            (Target::Attribute(name), Op::Set(value)) => {
-                record.insert((*name).to_owned(), Stored::Value(value.clone()));
-            }
-            (Target::Attribute(name), Op::Remove) => {
-                record.remove(*name);
-            }
-            (Target::MapEntry { map, key }, op) => {
-                let entry = record
-                    .entry((*map).to_owned())
-                    .or_insert_with(|| Stored::Map(BTreeMap::new()));
-                if !matches!(entry, Stored::Map(_)) {
-                    *entry = Stored::Map(BTreeMap::new());
-                }
-                if let Stored::Map(entries) = entry {
-                    match op {
-                        Op::Set(value) => {
-                            entries.insert(key.to_string(), Stored::Value(value.clone()));
-                        }
-                        Op::Remove => {
-                            entries.remove(&key.to_string());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let text = |s: &str| Stored::Value(Value::S(s.to_owned()));
-    record.insert(UPDATED_AT.into(), text(updated_at));
-    record.insert(UPDATED_BY.into(), text(updated_by));
-    record.insert(WRITE_ID.into(), text(write_id));
-    record.insert(VERSION.into(), Stored::Value(Value::N(version.to_string())));
-    record
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -291,11 +214,11 @@ mod tests {
     #[test]
     fn records_are_scoped_to_customer_and_principal() {
         let key = IdempotencyKey("k".into());
-        let a = RecordKey::new(CustomerId(1), "client-a", &key);
-        assert_eq!(a, RecordKey::new(CustomerId(1), "client-a", &key));
-        assert_ne!(a, RecordKey::new(CustomerId(1), "client-b", &key));
-        assert_ne!(a, RecordKey::new(CustomerId(2), "client-a", &key));
-        let prefix = table::idempotency_key_prefix();
+        let a = record_key(CustomerId(1), "client-a", &key);
+        assert_eq!(a, record_key(CustomerId(1), "client-a", &key));
+        assert_ne!(a, record_key(CustomerId(1), "client-b", &key));
+        assert_ne!(a, record_key(CustomerId(2), "client-a", &key));
+        let prefix = crate::table::idempotency_key_prefix();
         assert!(a.sort_key.starts_with(prefix));
         assert!(!a.sort_key.contains('k') || a.sort_key.len() == prefix.len() + 64);
         assert_eq!(key.log_hash().len(), 16);
@@ -311,8 +234,7 @@ mod tests {
         response
             .headers_mut()
             .insert("x-other", HeaderValue::from_static("no"));
-        let recorded = RecordedAnswer::from_response(&response);
-        let replayed = recorded.replay();
+        let replayed = replay(&recorded(&response));
         assert_eq!(replayed.status(), StatusCode::OK);
         assert_eq!(replayed.headers()["etag"], "\"2\"");
         assert_eq!(replayed.headers()[REPLAYED_HEADER], "true");

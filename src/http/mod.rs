@@ -1,4 +1,4 @@
-//! HTTP at the edge: the Lambda event adapter, the handler taking the contract's order of
+//! HTTP at the edge: the Lambda event adapter, the handler taking the API's order of
 //! checks, routing, conditional requests, idempotency keys, the request deadline, and the one
 //! place failures become problem answers; and the OpenAPI description of it all, generated
 //! from the field tables.

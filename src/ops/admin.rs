@@ -1,5 +1,5 @@
 //! Operations behind `person-patch-admin`: creating the tables, seeding the demo data
-//! (CONTRACT §8), reading a stored person. They work against DynamoDB Local or AWS alike.
+//! (docs/API.md §8), reading a stored person. They work against DynamoDB Local or AWS alike.
 
 use std::collections::HashMap;
 
@@ -263,7 +263,7 @@ pub async fn put_item(
     Ok(())
 }
 
-/// The demo custom field definitions of customer 14532 (CONTRACT §8).
+/// The demo custom field definitions of customer 14532 (docs/API.md §8).
 pub const DEMO_FIELD_DEFINITIONS: &[(i64, &str, &[&str])] = &[
     (1001, "text", &[]),
     (1002, "boolean", &[]),
@@ -272,7 +272,7 @@ pub const DEMO_FIELD_DEFINITIONS: &[(i64, &str, &[&str])] = &[
     (1005, "statement", &[]),
 ];
 
-/// Writes the demo records (CONTRACT §8), replacing earlier copies.
+/// Writes the demo records (docs/API.md §8), replacing earlier copies.
 /// Writes the demo data; returns the secret generated for [`DEMO_GENERATED_CLIENT_ID`].
 pub async fn seed_demo(
     client: &Client,

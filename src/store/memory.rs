@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::engine::record::{Record, Stored};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
-use crate::http::idempotency::{RecordKey, RecordedAnswer};
+use crate::store::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    Claim, ClaimRequest, PersonKey, PersonStore, Record, RecordedUpdateError, Returning,
-    StoreError, Stored, Updated,
+    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdateError, Returning, StoreError,
+    Updated,
 };
 use crate::table::CustomerId;
 

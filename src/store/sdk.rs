@@ -1,11 +1,17 @@
 //! How the function talks to DynamoDB: retries and timeouts chosen for a Lambda behind API
-//! Gateway, not the SDK's defaults (whose standard retry backs off from one second).
+//! Gateway, not the SDK's defaults (whose standard retry backs off from one second); and how
+//! its errors are told apart and logged.
 //!
 //! The budget: an attempt may take 1.5 s, three attempts with 25–250 ms backoff fit in the 4 s
 //! operation timeout, which leaves the 10 s function timeout (and API Gateway's 30 s) far away:
 //! a slow or unreachable DynamoDB becomes a 503 with `Retry-After`, never a hung invocation.
 
 use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::RequestId;
+
+use super::StoreError;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -162,6 +168,56 @@ impl SdkSettings {
             .timeout_config(self.timeout_config())
             .load()
             .await
+    }
+}
+
+/// What DynamoDB says, in an update's `ValidationException` or a transaction's cancellation
+/// reason, when the update would take the item past 400 KB.
+pub const ITEM_TOO_LARGE: &str = "Item size to update has exceeded";
+
+/// An SDK error as the logs may show it: its kind, the service's error code and the request
+/// id. Never the message or a `Debug` rendering, which can hold a reply body (a record's
+/// names, emails and phones when a reply cannot be parsed).
+pub fn describe_sdk_error<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata,
+    SdkError<E, R>: RequestId,
+{
+    let kind = match error {
+        SdkError::ConstructionFailure(_) => "construction",
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => "dispatch-timeout",
+        SdkError::DispatchFailure(failure) if failure.is_io() => "dispatch-io",
+        SdkError::DispatchFailure(_) => "dispatch",
+        SdkError::ResponseError(_) => "unreadable-response",
+        SdkError::ServiceError(_) => "service",
+        _ => "other",
+    };
+    format!(
+        "kind={kind} code={} aws_request_id={}",
+        error.code().unwrap_or("-"),
+        error.request_id().unwrap_or("-")
+    )
+}
+
+/// Any other operation's failure, by its error code.
+pub fn classify_other<E, R>(error: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata,
+    SdkError<E, R>: RequestId,
+{
+    let text = describe_sdk_error(error);
+    match error.code() {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "ThrottlingException",
+        ) => StoreError::Throttled,
+        Some("InternalServerError" | "TransactionConflictException") => {
+            StoreError::Unavailable(text)
+        }
+        _ if error.as_service_error().is_none() => StoreError::Unavailable(text),
+        _ => StoreError::Failed(text),
     }
 }
 

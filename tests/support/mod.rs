@@ -31,13 +31,14 @@ use person_patch::auth::Authenticator;
 use person_patch::http::entry::handle_raw_event;
 use person_patch::http::handler::App;
 use person_patch::ops::admin;
+use person_patch::store::dynamo::DynamoPersonStore;
 use person_patch::store::sdk::SdkSettings;
-use person_patch::store::{DynamoPersonStore, PersonKey};
+use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 
 pub const DEMO_V1: &str = admin::DEMO_V1_PERSON;
-/// The Contacts v1 fields that null or "" unsets (CONTRACT §5), stated here independently of
+/// The Contacts v1 fields that null or "" unsets (docs/API.md §5), stated here independently of
 /// the field table the code uses.
 pub const V1_NULLABLE: &[&str] = &[
     "title",

@@ -1,0 +1,120 @@
+//! Items as the SDK holds them ↔ the engine's records and plans: the one conversion every
+//! kind of write and read goes through.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::engine::record::{Record, Stored};
+use crate::engine::{UpdatePlan, Value};
+
+/// An item as the SDK reads and writes it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A value the engine writes, as DynamoDB takes it.
+pub fn to_attribute(value: Value) -> AttributeValue {
+    match value {
+        Value::S(s) => AttributeValue::S(s),
+        Value::N(n) => AttributeValue::N(n),
+        Value::Bool(b) => AttributeValue::Bool(b),
+        Value::Map(entries) => AttributeValue::M(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, to_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A stored item as a record: the types the engine updates, and the rest marked foreign.
+pub fn to_record(item: &Item) -> Record {
+    item.iter()
+        .map(|(name, value)| (name.clone(), to_stored(value)))
+        .collect()
+}
+
+fn to_stored(value: &AttributeValue) -> Stored {
+    match value {
+        AttributeValue::S(s) => Stored::Value(Value::S(s.clone())),
+        AttributeValue::N(n) => Stored::Value(Value::N(n.clone())),
+        AttributeValue::Bool(b) => Stored::Value(Value::Bool(*b)),
+        AttributeValue::M(m) => Stored::Map(
+            m.iter()
+                .map(|(name, value)| (name.clone(), to_stored(value)))
+                .collect(),
+        ),
+        AttributeValue::Null(_) => Stored::Null,
+        _ => Stored::Other,
+    }
+}
+
+/// A plan's placeholder maps as an `UpdateItem` (or a transaction's `Update`) takes them:
+/// `#name` → attribute name, `:value` → value.
+pub fn expression_maps(plan: &UpdatePlan) -> (HashMap<String, String>, Item) {
+    let names = plan.names.iter().cloned().collect();
+    let values = plan
+        .values
+        .iter()
+        .map(|(placeholder, value)| (placeholder.clone(), to_attribute(value.clone())))
+        .collect();
+    (names, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::expression::{build_update, Precondition, Stamp};
+    use crate::engine::{Change, Op, Patch, Target};
+
+    #[test]
+    fn items_become_records_and_back() {
+        let item: Item = HashMap::from([
+            ("forename".into(), AttributeValue::S("Ada".into())),
+            ("version".into(), AttributeValue::N("7".into())),
+            ("flag".into(), AttributeValue::Bool(true)),
+            ("gone".into(), AttributeValue::Null(true)),
+            ("tags".into(), AttributeValue::Ss(vec!["a".into()])),
+            (
+                "customFields".into(),
+                AttributeValue::M(HashMap::from([(
+                    "1001".into(),
+                    AttributeValue::S("x".into()),
+                )])),
+            ),
+        ]);
+        let record = to_record(&item);
+        assert_eq!(record["forename"], Stored::Value(Value::S("Ada".into())));
+        assert_eq!(record["gone"], Stored::Null);
+        assert_eq!(record["tags"], Stored::Other);
+        assert!(matches!(&record["customFields"], Stored::Map(m) if m.len() == 1));
+        assert_eq!(
+            to_attribute(Value::Map(vec![("k".into(), Value::N("1".into()))])),
+            AttributeValue::M(HashMap::from([("k".into(), AttributeValue::N("1".into()))]))
+        );
+    }
+
+    #[test]
+    fn a_plan_gives_every_placeholder_once() {
+        let patch = Patch::new(vec![Change {
+            target: Target::Attribute("forename"),
+            op: Op::Set(Value::S("Ada".into())),
+        }])
+        .unwrap();
+        let stamp = Stamp {
+            updated_at: "2026-11-30T00:00:00.000Z",
+            updated_by: "c",
+            write_id: "w",
+        };
+        let plan = build_update(&patch, &stamp, &Precondition::Exists);
+        let (names, values) = expression_maps(&plan);
+        assert_eq!(names.len(), plan.names.len());
+        assert_eq!(values.len(), plan.values.len());
+        for name in names.keys() {
+            assert!(
+                plan.update_expression.contains(name.as_str())
+                    || plan.condition_expression.contains(name.as_str()),
+                "{name}"
+            );
+        }
+    }
+}

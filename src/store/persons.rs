@@ -1,0 +1,225 @@
+//! Persons: the PATCH's one conditional `UpdateItem` (and the map fallback for records
+//! written by other tools), and the consistent read a keyed update starts from.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::dynamo::DynamoPersonStore;
+use super::item::{expression_maps, to_record};
+use super::sdk::{classify_other, describe_sdk_error, ITEM_TOO_LARGE};
+use super::{PersonKey, Returning, StoreError, Updated};
+use crate::engine::record::{map_holding, version_of, MapHolding, Record, Stored};
+use crate::engine::{UpdatePlan, Value};
+use crate::table::person::{VERSION, WRITE_ID};
+use crate::table::{PARTITION_KEY, SORT_KEY};
+
+/// How one `UpdateItem` attempt ended, before it is told to the caller.
+enum Attempt {
+    Done(Updated),
+    /// The condition failed; the item as it was, when it exists.
+    ConditionFailed(Option<Record>),
+    /// The plan writes into a map the item does not have.
+    MissingMap,
+    /// A reply that could not be read (the SDK does not retry these): whether the update was
+    /// applied is unknown.
+    Unreadable(String),
+    Failed(StoreError),
+}
+
+impl Attempt {
+    /// A failed condition on an item that carries this plan's write id: an earlier attempt of
+    /// the same request committed (its reply was lost and the SDK retried). The item as it is
+    /// now is the one that write left (any later writer would have replaced the id), so it
+    /// answers as the lost reply would have.
+    fn recognise_own_write(self, plan: &UpdatePlan) -> Attempt {
+        match self {
+            Attempt::ConditionFailed(Some(item)) if matches!(item.get(WRITE_ID), Some(Stored::Value(Value::S(id))) if *id == plan.write_id) => {
+                match version_of(&item) {
+                    Some(version) => Attempt::Done(Updated {
+                        version,
+                        record: item,
+                    }),
+                    None => Attempt::Failed(StoreError::ForeignType(VERSION)),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl DynamoPersonStore {
+    /// Applies one update, conditioned as the plan says; never creates a record.
+    pub(super) async fn update(
+        &self,
+        key: &PersonKey,
+        plan: UpdatePlan,
+        returning: Returning,
+    ) -> Result<Updated, StoreError> {
+        let mut outcome = self.attempt(key, &plan, returning).await;
+        if let (Attempt::MissingMap, Some(fallback)) = (&outcome, plan.fallback.as_deref()) {
+            // A record without the map (written by another tool, or holding NULL): create the
+            // map whole, if it is still missing. Should another writer create it first, the
+            // plan itself now applies; should the attribute hold another type, nothing is
+            // written and the caller is told.
+            outcome = match self.attempt(key, fallback, returning).await {
+                Attempt::ConditionFailed(Some(item)) => {
+                    let holding = |m: &&str| map_holding(&item, m);
+                    let foreign = fallback
+                        .creates_maps
+                        .iter()
+                        .find(|m| holding(m) == MapHolding::Foreign);
+                    if let Some(map) = foreign {
+                        Attempt::Failed(StoreError::ForeignType(map))
+                    } else if fallback
+                        .creates_maps
+                        .iter()
+                        .any(|m| holding(m) == MapHolding::Present)
+                    {
+                        self.attempt(key, &plan, returning).await
+                    } else {
+                        Attempt::ConditionFailed(Some(item))
+                    }
+                }
+                other => other,
+            };
+        }
+        match outcome {
+            Attempt::Done(updated) => Ok(updated),
+            Attempt::ConditionFailed(None) => Err(StoreError::NotFound),
+            Attempt::ConditionFailed(Some(item)) => match item.get(VERSION) {
+                None | Some(Stored::Value(Value::N(_))) => Err(StoreError::VersionMismatch {
+                    current: version_of(&item),
+                }),
+                Some(_) => Err(StoreError::ForeignType(VERSION)),
+            },
+            Attempt::MissingMap => Err(StoreError::Failed(
+                "the update writes into a missing map and has no fallback".into(),
+            )),
+            Attempt::Unreadable(why) => Err(StoreError::Unavailable(why)),
+            Attempt::Failed(error) => Err(error),
+        }
+    }
+
+    /// The person as stored, read consistently.
+    pub(super) async fn read(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify_other(&e))?;
+        Ok(output.item.map(|item| to_record(&item)))
+    }
+
+    /// One update, sent once more when its reply cannot be read: the write id makes the second
+    /// sending recognise a first one that was applied.
+    async fn attempt(&self, key: &PersonKey, plan: &UpdatePlan, returning: Returning) -> Attempt {
+        match self.send_update(key, plan, returning).await {
+            Attempt::Unreadable(_) => match self.send_update(key, plan, returning).await {
+                Attempt::Unreadable(why) => Attempt::Failed(StoreError::Unavailable(why)),
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    async fn send_update(
+        &self,
+        key: &PersonKey,
+        plan: &UpdatePlan,
+        returning: Returning,
+    ) -> Attempt {
+        let (names, values) = expression_maps(plan);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+            .update_expression(&plan.update_expression)
+            .condition_expression(&plan.condition_expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(match returning {
+                Returning::Changes => ReturnValue::UpdatedNew,
+                Returning::Record => ReturnValue::AllNew,
+            })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let record = output
+                    .attributes
+                    .map(|attributes| to_record(&attributes))
+                    .unwrap_or_default();
+                match version_of(&record) {
+                    Some(version) => Attempt::Done(Updated { version, record }),
+                    None => Attempt::Failed(StoreError::Failed(
+                        "the update returned no numeric version".into(),
+                    )),
+                }
+            }
+            Err(error) => classify(error).recognise_own_write(plan),
+        }
+    }
+}
+
+/// Maps an `UpdateItem` failure. A failed condition on a missing item carries no item: that
+/// is a 404; with the current item it is a version mismatch (or a map created meanwhile).
+fn classify<R>(error: SdkError<UpdateItemError, R>) -> Attempt
+where
+    SdkError<UpdateItemError, R>: RequestId,
+{
+    let failed = |e| Attempt::Failed(e);
+    let description = describe_sdk_error(&error);
+    match error {
+        SdkError::ServiceError(service) => {
+            let error = service.into_err();
+            match &error {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Attempt::ConditionFailed(failed.item().map(to_record))
+                }
+                UpdateItemError::ProvisionedThroughputExceededException(_)
+                | UpdateItemError::RequestLimitExceeded(_)
+                | UpdateItemError::ThrottlingException(_) => failed(StoreError::Throttled),
+                UpdateItemError::InternalServerError(_)
+                | UpdateItemError::TransactionConflictException(_)
+                | UpdateItemError::ReplicatedWriteConflictException(_) => {
+                    failed(StoreError::Unavailable(description))
+                }
+                other if other.code() == Some("ValidationException") => {
+                    let message = other.message().unwrap_or("");
+                    if message.contains(ITEM_TOO_LARGE) {
+                        failed(StoreError::RecordTooLarge)
+                    } else if message
+                        .contains("document path provided in the update expression is invalid")
+                    {
+                        Attempt::MissingMap
+                    } else if message.contains("incorrect operand type")
+                        || message.contains("incorrect data type")
+                    {
+                        // `version = if_not_exists(version, 0) + 1` on a version that is not
+                        // a number: the only arithmetic an update does.
+                        failed(StoreError::ForeignType(VERSION))
+                    } else {
+                        failed(StoreError::Failed(description))
+                    }
+                }
+                // A reply the SDK could not deserialize comes back as an error without a code.
+                other if other.code().is_none() => Attempt::Unreadable(description),
+                _ => failed(StoreError::Failed(description)),
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            failed(StoreError::Unavailable(description))
+        }
+        _ => failed(StoreError::Failed(description)),
+    }
+}
