@@ -1,4 +1,4 @@
-//! Authentication, scopes and tenancy (CONTRACT §3) through real events against DynamoDB
+//! Authentication, scopes and tenancy (docs/API.md §3) through real events against DynamoDB
 //! Local: each 401, 403 and 404 path, the verification cache, and gateway-verified JWTs.
 
 mod support;

@@ -1,4 +1,4 @@
-//! Conditional requests and concurrent writers (CONTRACT §7), both dialects, against
+//! Conditional requests and concurrent writers (docs/API.md §7), both dialects, against
 //! DynamoDB Local.
 
 mod support;

@@ -1,4 +1,4 @@
-//! `PersonUpdated` events (CONTRACT §7b) end to end: PATCHes through real events against
+//! `PersonUpdated` events (docs/API.md §7b) end to end: PATCHes through real events against
 //! DynamoDB Local, the table's stream read back with the SDK and handed to the events function
 //! as Lambda would, and the events function's `PutEvents` requests sent to a recording
 //! EventBridge (tests/support/eventbridge.rs) whose answers the tests choose.

@@ -1,4 +1,4 @@
-//! Writes that survive retries, deadlines and foreign data (CONTRACT §7a): a write DynamoDB
+//! Writes that survive retries, deadlines and foreign data (docs/API.md §7a): a write DynamoDB
 //! committed is the success it was even when its reply was lost, late or unreadable and the
 //! SDK sent it again; every request ends before its invocation's deadline; attributes another
 //! tool wrote in other types answer a defined problem, or are repaired without loss.
