@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use time::OffsetDateTime;
+
 /// A tenant's id: the `Customer-Id` header, or the principal's only customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CustomerId(pub i64);
@@ -104,6 +106,23 @@ pub const SERVICE_ATTRIBUTES: &[&str] = &[
     person::WRITE_ID,
 ];
 
+/// How `updatedAt` (and `createdAt`) are written: RFC 3339 UTC with milliseconds, e.g.
+/// `2026-11-23T10:00:00.123Z`, so two updates in one second still differ and text order is
+/// time order.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
 /// A custom field definition's attributes.
 pub mod definition {
     /// The field's type name (`text`, `list`, `boolean`, …).
@@ -152,6 +171,12 @@ mod tests {
         assert_eq!(idempotency_key("ab"), "IDEMPOTENCY#ab");
         assert!(idempotency_key("ab").starts_with(idempotency_key_prefix()));
         assert!(definition_key(7).starts_with(definition_key_prefix()));
+    }
+
+    #[test]
+    fn timestamps() {
+        let at = time::macros::datetime!(2026-11-23 09:08:07.123 UTC);
+        assert_eq!(timestamp(at), "2026-11-23T09:08:07.123Z");
     }
 
     #[test]

@@ -47,6 +47,17 @@ pub fn version_of(record: &Record) -> Option<u64> {
     }
 }
 
+/// The record's version as a conditional write must name it: `Ok(None)` when it has none
+/// (written by another tool; its first update makes it 1), `Err` naming the attribute when
+/// it holds one that is not a whole number.
+pub fn stored_version(record: &Record) -> Result<Option<u64>, &'static str> {
+    match record.get(VERSION) {
+        None => Ok(None),
+        Some(Stored::Value(Value::N(n))) => n.parse::<u64>().map(Some).map_err(|_| VERSION),
+        Some(_) => Err(VERSION),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +78,8 @@ mod tests {
         let foreign: Record =
             BTreeMap::from([("version".into(), Stored::Value(Value::S("7".into())))]);
         assert_eq!(version_of(&foreign), None);
+        assert_eq!(stored_version(&foreign), Err("version"));
+        assert_eq!(stored_version(&record), Ok(Some(7)));
+        assert_eq!(stored_version(&Record::new()), Ok(None));
     }
 }

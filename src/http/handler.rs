@@ -1,41 +1,30 @@
 //! The PATCH handler: a plain async function from `lambda_http::Request` to a response,
-//! taking the checks in the API's order (docs/API.md §1).
+//! taking the checks in the API's order (docs/API.md §1) as named steps. Each step returns
+//! what it found out; [`serve`] alone puts that into the request's log line.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::future::Future;
+use std::time::{Duration, Instant};
 
-use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode};
-use lambda_http::request::RequestContext;
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
 use crate::auth::clients::{ClientDirectory, ClientLookup};
 use crate::auth::{AuthError, Authenticator, Principal, Source, WRITE_SCOPE};
-use crate::dialect::PersonId;
-use crate::dialect::{CustomerHeader, Dialect, ProblemStyle, Success};
-use crate::engine::expression::apply_patch;
+use crate::dialect::{Dialect, PersonId, ProblemStyle, Success};
 use crate::engine::json::Printable;
-use crate::engine::record::{map_holding, MapHolding, Record, Stored};
-use crate::engine::{self, build_update, json, Definitions, Stamp};
-use crate::engine::{Precondition, Value};
-use crate::http::conditional;
+use crate::engine::{self, build_update, json, Definitions, Patch, Precondition, Stamp};
 use crate::http::deadline::{Deadline, Expired};
-use crate::http::idempotency;
+use crate::http::headers::{body_bytes, check_content_type, customer_of, request_id};
 use crate::http::problem::{ApiError, RequestMeta};
-use crate::http::routing::{self, NoRoute};
+use crate::http::routing::{self, NoRoute, Route};
+use crate::http::{conditional, idempotency, keyed};
 use crate::ops::telemetry::{Metrics, MetricsSink, RequestMetrics};
-use crate::store::idempotency::{RecordKey, RecordedAnswer};
-use crate::store::{
-    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdateError, Returning, StoreError,
-    Updated,
-};
-use crate::table::person::VERSION;
-use crate::table::CustomerId;
+use crate::store::{PersonKey, PersonStore, Returning, StoreError, Updated};
+use crate::table::{self, CustomerId};
 
 /// The largest body accepted, in bytes (docs/API.md §1).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// The header naming the tenant.
-pub const CUSTOMER_ID_HEADER: &str = "customer-id";
 
 /// Marks a request whose body was flagged base64 but did not decode; set only by the event
 /// adapter, never from anything a caller sends.
@@ -75,15 +64,13 @@ impl<S: PersonStore, D: ClientLookup> App<S, D> {
 
 /// What the summary log line says of a request. Names only: never a value.
 #[derive(Debug, Default)]
-struct Summary {
+struct RequestLog {
     dialect: Option<&'static Dialect>,
     principal: Option<String>,
     auth: Option<Source>,
     customer: Option<i64>,
     fields: Vec<String>,
-    /// Time spent in persons-table calls (definitions, update).
-    store: Option<Duration>,
-    throttled: bool,
+    store: StoreUse,
     /// What a refused Basic login presented as its client id: the id when the clients table
     /// knows it, else a fingerprint (see [`crate::auth::PresentedId`]).
     presented_id: Option<String>,
@@ -92,9 +79,45 @@ struct Summary {
     idempotency: &'static str,
 }
 
-impl Summary {
-    fn add_store_time(&mut self, took: Duration) {
-        self.store = Some(self.store.unwrap_or_default() + took);
+/// The persons-table time a step spent, and whether DynamoDB throttled it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct StoreUse {
+    pub time: Option<Duration>,
+    pub throttled: bool,
+}
+
+impl StoreUse {
+    pub fn add(&mut self, other: StoreUse) {
+        self.time = match (self.time, other.time) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.throttled |= other.throttled;
+    }
+
+    fn took(took: Duration, error: Option<&StoreError>) -> StoreUse {
+        StoreUse {
+            time: Some(took),
+            throttled: error == Some(&StoreError::Throttled),
+        }
+    }
+}
+
+/// How a step that reaches the store ended: its answer, the fields it changed (for the log)
+/// and what it spent in the store.
+pub(super) struct Executed {
+    pub result: Result<Response<Body>, ApiError>,
+    pub fields: Vec<String>,
+    pub store: StoreUse,
+}
+
+impl Executed {
+    pub fn refused(error: ApiError, store: StoreUse) -> Executed {
+        Executed {
+            result: Err(error),
+            fields: Vec::new(),
+            store,
+        }
     }
 }
 
@@ -108,42 +131,59 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
         request_id: request_id(&request),
         instance: request.uri().path().to_owned(),
     };
-    let mut summary = Summary::default();
-    let mut style = ProblemStyle::Rfc9457;
-    let result = process(app, &request, &mut summary, &mut style, &meta).await;
+    let (result, style, log) = serve(app, &request, &meta).await;
     let (response, problem) = match result {
         Ok(response) => (response, None),
         Err(error) => (error.to_response(style, &meta), Some(error)),
     };
-    let latency = started.elapsed();
+    record(
+        app,
+        &meta,
+        &response,
+        problem.as_ref(),
+        &log,
+        started.elapsed(),
+    );
+    response
+}
+
+/// The summary log line and the metrics of one answered request.
+fn record<S, D>(
+    app: &App<S, D>,
+    meta: &RequestMeta,
+    response: &Response<Body>,
+    problem: Option<&ApiError>,
+    log: &RequestLog,
+    latency: Duration,
+) {
     let status = response.status().as_u16();
-    let route = summary.dialect.map(route_template);
+    let route = log.dialect.map(route_template);
     tracing::info!(
         request_id = %meta.request_id,
         route = route.as_deref().unwrap_or("-"),
-        dialect = summary.dialect.map_or("-", |d| d.name),
-        principal = summary.principal.as_deref().unwrap_or("-"),
-        auth = match summary.auth {
+        dialect = log.dialect.map_or("-", |d| d.name),
+        principal = log.principal.as_deref().unwrap_or("-"),
+        auth = match log.auth {
             Some(Source::Cache) => "cached",
             Some(Source::Verified) => "verified",
             None => "-",
         },
-        customer = summary.customer.unwrap_or(0),
+        customer = log.customer.unwrap_or(0),
         status,
-        problem = problem.as_ref().map_or("-", ApiError::slug),
-        fields = %summary.fields.join(","),
+        problem = problem.map_or("-", ApiError::slug),
+        fields = %log.fields.join(","),
         duration_ms = latency.as_secs_f64() * 1000.0,
-        dynamodb_ms = summary.store.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        presented_id = summary.presented_id.as_deref().unwrap_or("-"),
-        idempotency = if summary.idempotency.is_empty() { "-" } else { summary.idempotency },
-        idempotency_key = summary.idempotency_key.as_deref().unwrap_or("-"),
+        dynamodb_ms = log.store.time.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        presented_id = log.presented_id.as_deref().unwrap_or("-"),
+        idempotency = if log.idempotency.is_empty() { "-" } else { log.idempotency },
+        idempotency_key = log.idempotency_key.as_deref().unwrap_or("-"),
         "request"
     );
     app.metrics.record(&RequestMetrics {
-        route: summary.dialect.map_or("unmatched", |d| d.name),
+        route: log.dialect.map_or("unmatched", |d| d.name),
         status,
         latency_ms: latency.as_secs_f64() * 1000.0,
-        store_latency_ms: summary.store.map(|d| d.as_secs_f64() * 1000.0),
+        store_latency_ms: log.store.time.map(|d| d.as_secs_f64() * 1000.0),
         auth_failed: matches!(
             problem,
             Some(ApiError::Unauthenticated(_) | ApiError::Forbidden(_))
@@ -152,9 +192,8 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
             problem,
             Some(ApiError::Rejected(_) | ApiError::MalformedBody(_))
         ),
-        throttled: summary.throttled,
+        throttled: log.store.throttled,
     });
-    response
 }
 
 /// The route as API Gateway names it, e.g. `PATCH /v1/persons/{personId}`.
@@ -163,233 +202,210 @@ fn route_template(dialect: &Dialect) -> String {
 }
 
 /// What steps 1–5 establish about a request.
-struct Prepared {
-    dialect: &'static Dialect,
-    principal: Principal,
-    customer: CustomerId,
-    person: PersonId,
-    precondition: Precondition,
-    deadline: Deadline,
+pub(super) struct Prepared {
+    pub dialect: &'static Dialect,
+    pub principal: Principal,
+    pub customer: CustomerId,
+    pub person: PersonId,
+    pub precondition: Precondition,
+    pub deadline: Deadline,
 }
 
-/// Where a keyed request records its answer.
-struct Recording {
-    record: RecordKey,
-    claim_id: String,
-    /// The person as read beside the claim (the two calls are independent, so they run
-    /// together); `None` when that read failed and the update must read again.
-    prefetched: Option<Option<Record>>,
-}
-
-async fn process<S: PersonStore, D: ClientLookup>(
+/// The steps in order, each one's findings written into the log as they come: the answer
+/// (or the refusal), the problem style it is rendered in, and the log.
+async fn serve<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
-    summary: &mut Summary,
-    style: &mut ProblemStyle,
     meta: &RequestMeta,
-) -> Result<Response<Body>, ApiError> {
-    let prepared = prepare(app, request, summary, style).await?;
-    let headers = request.headers();
-    let key = idempotency::parse_key(headers).map_err(|why| ApiError::BadRequest(why.into()))?;
-    let Some(key) = key else {
-        return execute(app, request, summary, &prepared, None).await;
-    };
-
-    // An Idempotency-Key: claim it, or answer as it was used before.
-    summary.idempotency_key = Some(key.log_hash());
-    let record = idempotency::record_key(prepared.customer, &prepared.principal.id, &key);
-    let if_match: Vec<&[u8]> = headers
-        .get_all(header::IF_MATCH)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .collect();
-    let fingerprint = idempotency::fingerprint(
-        request.method().as_str(),
-        request.uri().path(),
-        &if_match,
-        body_bytes(request),
-    );
-    let claim_id = uuid::Uuid::new_v4().simple().to_string();
-    let person_key = PersonKey {
-        customer: prepared.customer,
-        person: prepared.person,
-    };
-    // The claim and the read of the person the update needs are independent: one round trip.
-    let (claimed, prefetched) = tokio::join!(
-        prepared.deadline.run(app.store.claim(ClaimRequest {
-            record: &record,
-            fingerprint: &fingerprint,
-            claim_id: &claim_id,
-            now: SystemTime::now(),
-        })),
-        prepared.deadline.run(app.store.read_person(&person_key)),
-    );
-    let prefetched = match prefetched {
-        Ok(Ok(person)) => Some(person),
-        _ => None,
-    };
-    let claimed = claimed
-        .map_err(|Expired| past_deadline(prepared.dialect, "claim"))?
-        .map_err(|error| store_error(error, summary, prepared.dialect))?;
-    match claimed {
-        Claim::Replay(answer) => {
-            summary.idempotency = "replayed";
-            Ok(idempotency::replay(&answer))
-        }
-        Claim::Reused => {
-            summary.idempotency = "reused";
-            Err(ApiError::IdempotencyKeyReused)
-        }
-        Claim::InFlight { retry_after } => {
-            summary.idempotency = "in-flight";
-            Err(ApiError::IdempotencyKeyInFlight {
-                retry_after_seconds: retry_after.as_secs().max(1),
-            })
-        }
-        Claim::Claimed => {
-            summary.idempotency = "first";
-            let recording = Recording {
-                record,
-                claim_id,
-                prefetched,
-            };
-            let result = execute(app, request, summary, &prepared, Some(&recording)).await;
-            // A success was recorded with its update; record a refusal the request will always
-            // get, release the key after a failure worth retrying.
-            if let Err(error) = &result {
-                let response = error.to_response(*style, meta);
-                let answer = idempotency::is_recorded(response.status().as_u16())
-                    .then(|| idempotency::recorded(&response));
-                let finished = prepared
-                    .deadline
-                    .run(
-                        app.store
-                            .finish(&recording.record, &recording.claim_id, answer.as_ref()),
-                    )
-                    .await;
-                if !matches!(finished, Ok(Ok(()))) {
-                    tracing::warn!(
-                        dialect = prepared.dialect.name,
-                        "the idempotency record could not be finished; it expires with its lock"
-                    );
-                }
-            }
-            result
-        }
-    }
-}
-
-/// The request's body bytes (empty when there is none).
-fn body_bytes(request: &Request) -> &[u8] {
-    match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    }
-}
-
-/// Steps 1–5: route, authenticate, scope, customer, path id and `If-Match`.
-async fn prepare<S: PersonStore, D: ClientLookup>(
-    app: &App<S, D>,
-    request: &Request,
-    summary: &mut Summary,
-    style: &mut ProblemStyle,
-) -> Result<Prepared, ApiError> {
+) -> (Result<Response<Body>, ApiError>, ProblemStyle, RequestLog) {
+    let mut log = RequestLog::default();
     // 1. Route.
+    let route = match route(request) {
+        Ok(route) => route,
+        Err((error, style)) => return (Err(error), style, log),
+    };
+    let dialect = route.dialect;
+    log.dialect = Some(dialect);
+    let result = async {
+        if let Some(InvalidHeader(name)) = request.extensions().get::<InvalidHeader>() {
+            return Err(ApiError::BadRequest(format!(
+                "The {name} header holds characters HTTP does not allow in a header (control characters); send it without them."
+            )));
+        }
+        // One deadline for every DynamoDB call of the request, from the invocation's.
+        let deadline =
+            Deadline::from_invocation(request.lambda_context_ref().map_or(0, |c| c.deadline));
+        // 2-3. Authenticate, then the scope.
+        let (principal, source) = match authenticate(app, request, dialect, deadline).await {
+            Ok(found) => found,
+            Err((error, presented)) => {
+                log.presented_id = presented;
+                return Err(error);
+            }
+        };
+        log.principal = Some(principal.id.clone());
+        log.auth = Some(source);
+        if !principal.has_scope(WRITE_SCOPE) {
+            return Err(ApiError::Forbidden(
+                "Your credentials lack the contacts:persons:write scope.",
+            ));
+        }
+        // 4. Customer.
+        let customer = customer_of(request.headers(), dialect.customer_header, &principal)?;
+        log.customer = Some(customer.0);
+        // 5. Path id and If-Match.
+        let (person, precondition) = target(request, &route)?;
+        let prepared = Prepared {
+            dialect,
+            principal,
+            customer,
+            person,
+            precondition,
+            deadline,
+        };
+        // With an Idempotency-Key, steps 6–9 run under a claim on it.
+        let key = idempotency::parse_key(request.headers())
+            .map_err(|why| ApiError::BadRequest(why.into()))?;
+        let executed = match key {
+            None => execute(app, request, &prepared, None).await,
+            Some(key) => {
+                log.idempotency_key = Some(key.log_hash());
+                let (executed, outcome) = keyed::serve(app, request, &prepared, &key, meta).await;
+                log.idempotency = outcome;
+                executed
+            }
+        };
+        log.fields = executed.fields;
+        log.store.add(executed.store);
+        executed.result
+    }
+    .await;
+    (result, dialect.problems, log)
+}
+
+/// Step 1: the dialect and person id the path names, or the refusal and its problem style.
+fn route(request: &Request) -> Result<Route, (ApiError, ProblemStyle)> {
     let parameters = request.path_parameters_ref();
     let route = routing::route(request.method().as_str(), request.uri().path(), |name| {
         parameters.and_then(|p| p.first(name))
     });
-    let route = match route {
-        Ok(route) => route,
-        Err(NoRoute::NotFound) => return Err(ApiError::RouteNotFound),
+    match route {
+        Ok(route) => Ok(route),
+        Err(NoRoute::NotFound) => Err((ApiError::RouteNotFound, ProblemStyle::Rfc9457)),
         Err(NoRoute::MethodNotAllowed(dialect)) => {
-            *style = dialect.problems;
-            return Err(ApiError::MethodNotAllowed);
+            Err((ApiError::MethodNotAllowed, dialect.problems))
         }
-    };
-    let dialect: &'static Dialect = route.dialect;
-    *style = dialect.problems;
-    summary.dialect = Some(dialect);
-    if let Some(InvalidHeader(name)) = request.extensions().get::<InvalidHeader>() {
-        return Err(ApiError::BadRequest(format!(
-            "The {name} header holds characters HTTP does not allow in a header (control characters); send it without them."
-        )));
     }
+}
 
-    // One deadline for every DynamoDB call of the request, from the invocation's.
-    let deadline =
-        Deadline::from_invocation(request.lambda_context_ref().map_or(0, |c| c.deadline));
-
-    // 2-3. Authenticate, then the scope.
-    let headers = request.headers();
+/// Step 2: the principal, or the refusal and what the log may say of the id it presented.
+async fn authenticate<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    request: &Request,
+    dialect: &Dialect,
+    deadline: Deadline,
+) -> Result<(Principal, Source), (ApiError, Option<String>)> {
     let authenticated = deadline
         .run(
             app.authenticator
-                .authenticate(headers, request.request_context_ref()),
+                .authenticate(request.headers(), request.request_context_ref()),
         )
         .await
-        .map_err(|Expired| past_deadline(dialect, "authenticate"))?;
-    let (principal, source) = match authenticated {
-        Ok(found) => found,
-        Err(AuthError::Refused { reason, presented }) => {
-            summary.presented_id = presented.map(|id| Printable(&id.to_string()).to_string());
-            return Err(ApiError::Unauthenticated(reason));
-        }
-        Err(AuthError::Unavailable) => return Err(ApiError::Unavailable),
-        Err(AuthError::Failed) => return Err(ApiError::Internal),
-    };
-    summary.principal = Some(principal.id.clone());
-    summary.auth = Some(source);
-    if !principal.has_scope(WRITE_SCOPE) {
-        return Err(ApiError::Forbidden(
-            "Your credentials lack the contacts:persons:write scope.",
-        ));
-    }
+        .map_err(|Expired| (past_deadline(dialect, "authenticate"), None))?;
+    authenticated.map_err(|error| match error {
+        AuthError::Refused { reason, presented } => (
+            ApiError::Unauthenticated(reason),
+            presented.map(|id| Printable(&id.to_string()).to_string()),
+        ),
+        AuthError::Unavailable => (ApiError::Unavailable, None),
+        AuthError::Failed => (ApiError::Internal, None),
+    })
+}
 
-    // 4. Customer.
-    let customer = customer_of(headers, dialect.customer_header, &principal)?;
-    summary.customer = Some(customer.0);
-
-    // 5. Path id.
-    let person = dialect
+/// Step 5: the person id in the path, and what `If-Match` asks.
+fn target(request: &Request, route: &Route) -> Result<(PersonId, Precondition), ApiError> {
+    let person = route
+        .dialect
         .id_format
         .parse(&route.person_id)
         .map_err(|why| ApiError::BadRequest(why.to_owned()))?;
-    let precondition =
-        conditional::precondition(headers).map_err(|why| ApiError::BadRequest(why.to_owned()))?;
-    Ok(Prepared {
-        dialect,
-        principal,
-        customer,
-        person,
-        precondition,
-        deadline,
-    })
+    let precondition = conditional::precondition(request.headers())
+        .map_err(|why| ApiError::BadRequest(why.to_owned()))?;
+    Ok((person, precondition))
 }
 
 /// Steps 6–9: media type, size, JSON, field rules, and the update (recorded with its answer
 /// under an idempotency key when there is one).
-async fn execute<S: PersonStore, D: ClientLookup>(
+pub(super) async fn execute<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
-    summary: &mut Summary,
     prepared: &Prepared,
-    recording: Option<&Recording>,
-) -> Result<Response<Body>, ApiError> {
-    let Prepared {
-        dialect,
-        ref principal,
-        customer,
-        person,
-        ref precondition,
-        deadline,
-    } = *prepared;
-    let headers = request.headers();
+    recording: Option<&keyed::Recording>,
+) -> Executed {
+    let now = (app.clock)();
+    let (patch, mut store) = match read_patch(app, request, prepared, now).await {
+        (Ok(patch), store) => (patch, store),
+        (Err(error), store) => return Executed::refused(error, store),
+    };
+    let fields = patch.touched_attributes().collect();
+    // 9. Store. The write id is the same for every attempt the SDK makes of this update, and
+    // new for every request.
+    let updated_at = table::timestamp(now);
+    let write_id = uuid::Uuid::new_v4().simple().to_string();
+    let stamp = Stamp {
+        updated_at: &updated_at,
+        updated_by: &prepared.principal.id,
+        write_id: &write_id,
+    };
+    let (result, used) = match recording {
+        Some(recording) => keyed::update(app, prepared, recording, &patch, &stamp).await,
+        None => update(app, prepared, &patch, &stamp).await,
+    };
+    store.add(used);
+    Executed {
+        result,
+        fields,
+        store,
+    }
+}
 
-    // 6. Media type and size.
-    check_content_type(headers)?;
+/// Steps 6–8: the body, read, parsed and checked against the field rules (and the customer's
+/// custom field definitions, when the body sets custom fields).
+async fn read_patch<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    request: &Request,
+    prepared: &Prepared,
+    now: OffsetDateTime,
+) -> (Result<Patch, ApiError>, StoreUse) {
+    let draft = match read_body(request).and_then(|body| {
+        let document = json::parse(body)
+            .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}.")))?;
+        engine::validate(&prepared.dialect.fields, &document, now.date())
+            .map_err(ApiError::Rejected)
+    }) {
+        Ok(draft) => draft,
+        Err(error) => return (Err(error), StoreUse::default()),
+    };
+    if !draft.needs_definitions() {
+        let patch = draft
+            .finish(&Definitions::new())
+            .map_err(ApiError::Rejected);
+        return (patch, StoreUse::default());
+    }
+    let (definitions, store) = call(
+        prepared,
+        "definitions",
+        app.store.field_definitions(prepared.customer),
+    )
+    .await;
+    let patch = definitions.and_then(|d| draft.finish(&d).map_err(ApiError::Rejected));
+    (patch, store)
+}
+
+/// Steps 6–7 up to the JSON: the media type, the body's encoding and size, and that it is
+/// not empty.
+fn read_body(request: &Request) -> Result<&[u8], ApiError> {
+    check_content_type(request.headers())?;
     if request.extensions().get::<UndecodableBody>().is_some() {
         return Err(ApiError::MalformedBody(
             "The body is marked base64-encoded but is not valid base64.".into(),
@@ -401,171 +417,70 @@ async fn execute<S: PersonStore, D: ClientLookup>(
             limit_bytes: MAX_BODY_BYTES,
         });
     }
-
-    // 7-8. JSON, then the field rules.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedBody(
             "The body is empty; send a JSON object with the fields to change.".into(),
         ));
     }
-    let document = json::parse(body)
-        .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}.")))?;
-    let now = (app.clock)();
-    let draft =
-        engine::validate(&dialect.fields, &document, now.date()).map_err(ApiError::Rejected)?;
-    let patch = if draft.needs_definitions() {
-        let read_started = Instant::now();
-        let definitions = deadline.run(app.store.field_definitions(customer)).await;
-        summary.add_store_time(read_started.elapsed());
-        let definitions = definitions
-            .map_err(|Expired| past_deadline(dialect, "definitions"))?
-            .map_err(|error| store_error(error, summary, dialect))?;
-        draft.finish(&definitions)
-    } else {
-        draft.finish(&Definitions::new())
-    }
-    .map_err(ApiError::Rejected)?;
-    summary.fields = patch.touched_attributes().collect();
+    Ok(body)
+}
 
-    // 9. Store. The write id is the same for every attempt the SDK makes of this update, and
-    // new for every request.
-    let updated_at = rfc3339(now);
-    let write_id = uuid::Uuid::new_v4().simple().to_string();
-    let stamp = Stamp {
-        updated_at: &updated_at,
-        updated_by: &principal.id,
-        write_id: &write_id,
+/// Step 9 without a key: one conditional `UpdateItem`.
+async fn update<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    prepared: &Prepared,
+    patch: &Patch,
+    stamp: &Stamp<'_>,
+) -> (Result<Response<Body>, ApiError>, StoreUse) {
+    let plan = build_update(patch, stamp, &prepared.precondition);
+    let key = PersonKey {
+        customer: prepared.customer,
+        person: prepared.person,
     };
-    let plan = build_update(&patch, &stamp, precondition);
-    let key = PersonKey { customer, person };
-    if let Some(recording) = recording {
-        let update_started = Instant::now();
-        let result = update_recorded(
-            app, &key, &patch, plan, &stamp, prepared, recording, summary,
-        )
-        .await;
-        summary.add_store_time(update_started.elapsed());
-        return result;
-    }
-    let returning = match dialect.success {
+    let returning = match prepared.dialect.success {
         Success::NoContent => Returning::Changes,
         Success::Record => Returning::Record,
     };
-    let update_started = Instant::now();
-    let updated = deadline
-        .run(app.store.update_person(&key, plan, returning))
-        .await;
-    summary.add_store_time(update_started.elapsed());
-    let updated = updated
-        .map_err(|Expired| past_deadline(dialect, "update"))?
-        .map_err(|error| store_error(error, summary, dialect))?;
-    Ok(success_response(dialect, person, &updated))
+    let (updated, store) = call(
+        prepared,
+        "update",
+        app.store.update_person(&key, plan, returning),
+    )
+    .await;
+    let response =
+        updated.map(|updated| success_response(prepared.dialect, prepared.person, &updated));
+    (response, store)
 }
 
-/// How many times a keyed update reads again when the person changed between its read and
-/// its transaction.
-const RECORDED_UPDATE_ATTEMPTS: usize = 3;
-
-/// The update of a keyed request: read the person, work out the answer the update will give,
-/// then apply the update and record that answer in one transaction (which returns no values,
-/// hence the read). The read also tells 404, 412 and foreign types before anything is sent.
-#[allow(clippy::too_many_arguments)]
-async fn update_recorded<S: PersonStore, D: ClientLookup>(
-    app: &App<S, D>,
-    key: &PersonKey,
-    patch: &engine::Patch,
-    plan: engine::UpdatePlan,
-    stamp: &Stamp<'_>,
+/// One persons-table call under the request's deadline, timed, its failure turned into the
+/// answer it calls for.
+pub(super) async fn call<T>(
     prepared: &Prepared,
-    recording: &Recording,
-    summary: &mut Summary,
-) -> Result<Response<Body>, ApiError> {
-    let dialect = prepared.dialect;
-    let deadline = prepared.deadline;
-    let mut prefetched = recording.prefetched.clone();
-    for _ in 0..RECORDED_UPDATE_ATTEMPTS {
-        let old = match prefetched.take() {
-            Some(person) => person,
-            None => deadline
-                .run(app.store.read_person(key))
-                .await
-                .map_err(|Expired| past_deadline(dialect, "read"))?
-                .map_err(|error| store_error(error, summary, dialect))?,
-        }
-        .ok_or(ApiError::PersonNotFound)?;
-        let version = match old.get(VERSION) {
-            None => None,
-            Some(Stored::Value(Value::N(n))) => Some(
-                n.parse::<u64>()
-                    .map_err(|_| ApiError::StoredRecordConflict(VERSION))?,
-            ),
-            Some(_) => return Err(ApiError::StoredRecordConflict(VERSION)),
-        };
-        if let Precondition::VersionIn(allowed) = &prepared.precondition {
-            if !version.is_some_and(|v| allowed.contains(&v)) {
-                return Err(ApiError::PreconditionFailed {
-                    current_version: version,
-                });
-            }
-        }
-        // A map the patch writes into that the record lacks (or holds as NULL) is created
-        // whole; one of another type cannot be updated.
-        let mut chosen = &plan;
-        if let Some(fallback) = plan.fallback.as_deref() {
-            for map in &fallback.creates_maps {
-                match map_holding(&old, map) {
-                    MapHolding::Missing => chosen = fallback,
-                    MapHolding::Present => {}
-                    MapHolding::Foreign => return Err(ApiError::StoredRecordConflict(map)),
-                }
-            }
-        }
-        let new_version = version.unwrap_or(0) + 1;
-        let record = apply_patch(&old, patch, stamp, new_version);
-        let response = success_response(
-            dialect,
-            prepared.person,
-            &Updated {
-                version: new_version,
-                record,
-            },
-        );
-        let answer: RecordedAnswer = idempotency::recorded(&response);
-        let applied = deadline
-            .run(app.store.update_recorded(
-                key,
-                chosen,
-                version,
-                &recording.record,
-                &recording.claim_id,
-                &answer,
-            ))
-            .await
-            .map_err(|Expired| past_deadline(dialect, "update"))?;
-        match applied {
-            Ok(()) => return Ok(response),
-            Err(RecordedUpdateError::PersonChanged) => continue,
-            Err(RecordedUpdateError::ClaimLost) => {
-                tracing::warn!(
-                    dialect = dialect.name,
-                    "idempotency claim lost to another request"
-                );
-                return Err(ApiError::Unavailable);
-            }
-            Err(RecordedUpdateError::Store(error)) => {
-                return Err(store_error(error, summary, dialect))
-            }
+    during: &'static str,
+    store_call: impl Future<Output = Result<T, StoreError>>,
+) -> (Result<T, ApiError>, StoreUse) {
+    let started = Instant::now();
+    let outcome = prepared.deadline.run(store_call).await;
+    let took = started.elapsed();
+    match outcome {
+        Err(Expired) => (
+            Err(past_deadline(prepared.dialect, during)),
+            StoreUse::took(took, None),
+        ),
+        Ok(Ok(value)) => (Ok(value), StoreUse::took(took, None)),
+        Ok(Err(error)) => {
+            let used = StoreUse::took(took, Some(&error));
+            (Err(store_error(error, prepared.dialect)), used)
         }
     }
-    tracing::warn!(
-        dialect = dialect.name,
-        "the person kept changing under a keyed update"
-    );
-    Err(ApiError::Unavailable)
 }
 
 /// The success answer of a dialect for an update.
-fn success_response(dialect: &Dialect, person: PersonId, updated: &Updated) -> Response<Body> {
+pub(super) fn success_response(
+    dialect: &Dialect,
+    person: PersonId,
+    updated: &Updated,
+) -> Response<Body> {
     let mut response = match dialect.success {
         Success::NoContent => {
             let mut response = Response::new(Body::Empty);
@@ -590,15 +505,13 @@ fn success_response(dialect: &Dialect, person: PersonId, updated: &Updated) -> R
 
 /// The request's deadline passed during a DynamoDB call (which may still commit: a retry with
 /// an `Idempotency-Key`, or with `If-Match` and a fresh read, is safe).
-fn past_deadline(dialect: &Dialect, during: &'static str) -> ApiError {
+pub(super) fn past_deadline(dialect: &Dialect, during: &'static str) -> ApiError {
     tracing::warn!(dialect = dialect.name, during, "request deadline reached");
     ApiError::Unavailable
 }
 
-fn store_error(error: StoreError, summary: &mut Summary, dialect: &Dialect) -> ApiError {
-    if error == StoreError::Throttled {
-        summary.throttled = true;
-    }
+/// The answer a store failure calls for; what went wrong is logged, by kind only.
+pub(super) fn store_error(error: StoreError, dialect: &Dialect) -> ApiError {
     match error {
         StoreError::NotFound => ApiError::PersonNotFound,
         StoreError::VersionMismatch { current } => ApiError::PreconditionFailed {
@@ -625,212 +538,5 @@ fn store_error(error: StoreError, summary: &mut Summary, dialect: &Dialect) -> A
             tracing::error!(dialect = dialect.name, reason = %why, "store failure");
             ApiError::Internal
         }
-    }
-}
-
-/// The tenant: the `Customer-Id` header, or the principal's only customer where the dialect
-/// allows leaving the header out.
-fn customer_of(
-    headers: &HeaderMap,
-    rule: CustomerHeader,
-    principal: &Principal,
-) -> Result<CustomerId, ApiError> {
-    if principal.customers.is_empty() {
-        return Err(ApiError::Forbidden(
-            "Your credentials are not allowed to act for any customer.",
-        ));
-    }
-    let mut values = headers.get_all(CUSTOMER_ID_HEADER).iter();
-    let customer = match (values.next(), values.next()) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "Send the Customer-Id header once.".into(),
-            ))
-        }
-        (Some(value), None) => parse_customer_id(value)?,
-        (None, _) => match (rule, principal.only_customer()) {
-            (CustomerHeader::OptionalForSingleCustomer, Some(only)) => only,
-            (CustomerHeader::OptionalForSingleCustomer, None) => return Err(ApiError::BadRequest(
-                "Send the Customer-Id header: your credentials may act for more than one customer."
-                    .into(),
-            )),
-            (CustomerHeader::Required, _) => {
-                return Err(ApiError::BadRequest(
-                    "The Customer-Id header is required.".into(),
-                ))
-            }
-        },
-    };
-    if principal.may_act_for(customer) {
-        Ok(customer)
-    } else {
-        Err(ApiError::Forbidden(
-            "Your credentials may not act for this customer.",
-        ))
-    }
-}
-
-fn parse_customer_id(value: &HeaderValue) -> Result<CustomerId, ApiError> {
-    let malformed =
-        || ApiError::BadRequest("The Customer-Id header must be a positive 64-bit integer.".into());
-    let text = value.to_str().map_err(|_| malformed())?;
-    let digits = text.trim_matches(|c| c == ' ' || c == '\t');
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed());
-    }
-    // Leading zeros are allowed, however many: only the significant digits must fit.
-    let significant = digits.trim_start_matches('0');
-    let digits = if significant.is_empty() {
-        "0"
-    } else {
-        significant
-    };
-    if digits.len() > 19 {
-        return Err(malformed());
-    }
-    digits
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 1)
-        .map(CustomerId)
-        .ok_or_else(malformed)
-}
-
-/// JSON media types: `application/json`, `text/json`, `application/*+json`, with parameters;
-/// a charset, if named, must be UTF-8 (JSON's only encoding, RFC 8259).
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(ApiError::UnsupportedMediaType);
-    };
-    let text = value.to_str().map_err(|_| ApiError::UnsupportedMediaType)?;
-    let mut parts = text.split(';');
-    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let json = essence == "application/json"
-        || essence == "text/json"
-        || essence
-            .strip_prefix("application/")
-            .and_then(|subtype| subtype.strip_suffix("+json"))
-            .is_some_and(|stem| !stem.is_empty() && !stem.contains('/'));
-    let charset_ok = parts.all(|parameter| match parameter.split_once('=') {
-        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
-            let charset = value.trim().trim_matches('"');
-            charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8")
-        }
-        _ => true,
-    });
-    if json && charset_ok {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType)
-    }
-}
-
-/// The request id callers and logs share: API Gateway's, else the Lambda invocation's.
-fn request_id(request: &Request) -> String {
-    let gateway = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
-        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
-        _ => None,
-    };
-    gateway
-        .filter(|id| !id.is_empty())
-        .or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()))
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
-pub fn rfc3339(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.millisecond()
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
-
-    #[test]
-    fn json_media_types() {
-        for ok in [
-            "application/json",
-            "Application/JSON; charset=utf-8",
-            "text/json",
-            "application/merge-patch+json",
-            "application/json;charset=\"UTF-8\"",
-        ] {
-            assert!(
-                check_content_type(&headers(&[("content-type", ok)])).is_ok(),
-                "{ok}"
-            );
-        }
-        for bad in [
-            "",
-            "text/plain",
-            "application/xml",
-            "application/+json",
-            "application/json; charset=latin1",
-            "multipart/form-data",
-        ] {
-            assert!(
-                check_content_type(&headers(&[("content-type", bad)])).is_err(),
-                "{bad}"
-            );
-        }
-        assert!(check_content_type(&headers(&[])).is_err());
-        assert!(check_content_type(&headers(&[
-            ("content-type", "application/json"),
-            ("content-type", "application/json")
-        ]))
-        .is_err());
-    }
-
-    #[test]
-    fn customer_ids() {
-        for (raw, expected) in [
-            ("14532", Some(14532)),
-            (" 14532 ", Some(14532)),
-            ("9223372036854775807", Some(i64::MAX)),
-            ("00014532", Some(14532)),
-            ("0000000000000000000000000014532", Some(14532)),
-            ("00000000000000000009223372036854775807", Some(i64::MAX)),
-            ("000", None),
-            ("0", None),
-            ("-5", None),
-            ("+5", None),
-            ("1.0", None),
-            ("9223372036854775808", None),
-            ("abc", None),
-            ("", None),
-        ] {
-            let got = parse_customer_id(&HeaderValue::from_str(raw).unwrap()).ok();
-            assert_eq!(got, expected.map(CustomerId), "{raw:?}");
-        }
-    }
-
-    #[test]
-    fn timestamps() {
-        let at = time::macros::datetime!(2026-11-23 09:08:07.123 UTC);
-        assert_eq!(rfc3339(at), "2026-11-23T09:08:07.123Z");
     }
 }
