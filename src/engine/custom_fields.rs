@@ -93,122 +93,17 @@ pub type PathError = (String, ErrorClass, String);
 
 /// Phase one: the array's shape. Returns its entries, or every shape error found.
 pub fn parse_entries(name: &str, value: &Json) -> Result<Vec<CustomEntry>, Vec<PathError>> {
-    let items = match value {
-        Json::Array(items) => items,
-        Json::Null => {
-            return Err(vec![(
-                name.to_owned(),
-                ErrorClass::Invalid,
-                "The value must not be null; send [] or leave it out to keep the custom fields."
-                    .into(),
-            )])
-        }
-        other => {
-            return Err(vec![(
-                name.to_owned(),
-                ErrorClass::Malformed,
-                format!("The value must be an array, not {}.", other.type_name()),
-            )])
-        }
-    };
-    if items.len() > MAX_ENTRIES {
-        return Err(vec![(
-            name.to_owned(),
-            ErrorClass::Invalid,
-            format!("At most {MAX_ENTRIES} custom fields may be sent at once."),
-        )]);
-    }
+    let items = entry_array(name, value)?;
     let mut errors = Vec::new();
     let mut entries: Vec<CustomEntry> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let at = |member: &str| format!("{name}[{index}]{member}");
-        let Json::Object(members) = item else {
-            errors.push((
-                at(""),
-                ErrorClass::Malformed,
-                format!(
-                    "Each custom field must be an object, not {}.",
-                    item.type_name()
-                ),
-            ));
+        let Some((definition_id, value)) = parse_entry(name, index, item, &mut errors) else {
             continue;
         };
-        let mut definition_id = None;
-        let mut entry_value = None;
-        let mut complete = true;
-        for (key, member) in members {
-            if key.eq_ignore_ascii_case("definitionId") {
-                match member {
-                    Json::Number(n) => match n.integer() {
-                        Some(id) => definition_id = Some(id),
-                        None => {
-                            complete = false;
-                            errors.push((
-                                at(".definitionId"),
-                                ErrorClass::Malformed,
-                                "The definition id must be a 64-bit integer.".into(),
-                            ));
-                        }
-                    },
-                    other => {
-                        complete = false;
-                        errors.push((
-                            at(".definitionId"),
-                            ErrorClass::Malformed,
-                            format!(
-                                "The definition id must be an integer, not {}.",
-                                other.type_name()
-                            ),
-                        ));
-                    }
-                }
-            } else if key.eq_ignore_ascii_case("value") {
-                match member {
-                    Json::String(s) => entry_value = Some(Some(s.clone())),
-                    Json::Null => entry_value = Some(None),
-                    other => {
-                        complete = false;
-                        errors.push((
-                            at(".value"),
-                            ErrorClass::Malformed,
-                            format!(
-                                "The value must be a string or null, not {}.",
-                                other.type_name()
-                            ),
-                        ));
-                    }
-                }
-            } else {
-                complete = false;
-                errors.push((
-                    format!("{name}[{index}].{}", Printable(key)),
-                    ErrorClass::Invalid,
-                    "Unknown property.".into(),
-                ));
-            }
-        }
-        if !complete {
-            continue;
-        }
-        let Some(definition_id) = definition_id else {
-            errors.push((
-                at(".definitionId"),
-                ErrorClass::Invalid,
-                "The definition id is required.".into(),
-            ));
-            continue;
-        };
-        let Some(value) = entry_value else {
-            errors.push((
-                at(".value"),
-                ErrorClass::Invalid,
-                "The value is required (send null to unset the field).".into(),
-            ));
-            continue;
-        };
+        // At most MAX_ENTRIES entries: the scan stays small.
         if entries.iter().any(|e| e.definition_id == definition_id) {
             errors.push((
-                at(".definitionId"),
+                format!("{name}[{index}].definitionId"),
                 ErrorClass::Invalid,
                 "This definition id is given more than once.".into(),
             ));
@@ -224,6 +119,125 @@ pub fn parse_entries(name: &str, value: &Json) -> Result<Vec<CustomEntry>, Vec<P
         Ok(entries)
     } else {
         Err(errors)
+    }
+}
+
+/// The entries' array: not null, an array, and at most [`MAX_ENTRIES`] long (checked before
+/// any entry is read).
+fn entry_array<'a>(name: &str, value: &'a Json) -> Result<&'a [Json], Vec<PathError>> {
+    let refused = |class, message: String| Err(vec![(name.to_owned(), class, message)]);
+    match value {
+        Json::Array(items) if items.len() > MAX_ENTRIES => refused(
+            ErrorClass::Invalid,
+            format!("At most {MAX_ENTRIES} custom fields may be sent at once."),
+        ),
+        Json::Array(items) => Ok(items),
+        Json::Null => refused(
+            ErrorClass::Invalid,
+            "The value must not be null; send [] or leave it out to keep the custom fields.".into(),
+        ),
+        other => refused(
+            ErrorClass::Malformed,
+            format!("The value must be an array, not {}.", other.type_name()),
+        ),
+    }
+}
+
+/// One entry: its definition id and value (`None`: unset), or `None` with its errors added to
+/// `errors`.
+fn parse_entry(
+    name: &str,
+    index: usize,
+    item: &Json,
+    errors: &mut Vec<PathError>,
+) -> Option<(i64, Option<String>)> {
+    let at = |member: &str| format!("{name}[{index}]{member}");
+    let Json::Object(members) = item else {
+        errors.push((
+            at(""),
+            ErrorClass::Malformed,
+            format!(
+                "Each custom field must be an object, not {}.",
+                item.type_name()
+            ),
+        ));
+        return None;
+    };
+    let mut definition_id = None;
+    let mut value = None;
+    let mut complete = true;
+    for (key, member) in members {
+        let found = if key.eq_ignore_ascii_case("definitionId") {
+            definition_id_of(member)
+                .map(|id| definition_id = Some(id))
+                .map_err(|(class, message)| (at(".definitionId"), class, message))
+        } else if key.eq_ignore_ascii_case("value") {
+            value_of(member)
+                .map(|v| value = Some(v))
+                .map_err(|(class, message)| (at(".value"), class, message))
+        } else {
+            Err((
+                format!("{name}[{index}].{}", Printable(key)),
+                ErrorClass::Invalid,
+                "Unknown property.".into(),
+            ))
+        };
+        if let Err(error) = found {
+            complete = false;
+            errors.push(error);
+        }
+    }
+    if !complete {
+        return None;
+    }
+    let Some(definition_id) = definition_id else {
+        errors.push((
+            at(".definitionId"),
+            ErrorClass::Invalid,
+            "The definition id is required.".into(),
+        ));
+        return None;
+    };
+    let Some(value) = value else {
+        errors.push((
+            at(".value"),
+            ErrorClass::Invalid,
+            "The value is required (send null to unset the field).".into(),
+        ));
+        return None;
+    };
+    Some((definition_id, value))
+}
+
+/// A `definitionId` member: a whole number within `i64`, however written.
+fn definition_id_of(member: &Json) -> Result<i64, (ErrorClass, String)> {
+    match member {
+        Json::Number(n) => n.integer().ok_or((
+            ErrorClass::Malformed,
+            "The definition id must be a 64-bit integer.".into(),
+        )),
+        other => Err((
+            ErrorClass::Malformed,
+            format!(
+                "The definition id must be an integer, not {}.",
+                other.type_name()
+            ),
+        )),
+    }
+}
+
+/// A `value` member: a string, or null to unset the field.
+fn value_of(member: &Json) -> Result<Option<String>, (ErrorClass, String)> {
+    match member {
+        Json::String(s) => Ok(Some(s.clone())),
+        Json::Null => Ok(None),
+        other => Err((
+            ErrorClass::Malformed,
+            format!(
+                "The value must be a string or null, not {}.",
+                other.type_name()
+            ),
+        )),
     }
 }
 

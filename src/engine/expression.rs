@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::patch::{Change, Op, Patch, Target, Value};
-use super::record::{Record, Stored};
+use super::record::{map_holding, MapHolding, Record, Stored};
 use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
 use crate::table::PARTITION_KEY;
 
@@ -52,6 +52,26 @@ pub struct UpdatePlan {
     pub creates_maps: Vec<&'static str>,
     /// The write id the plan stamps (see [`WRITE_ID`]).
     pub write_id: String,
+}
+
+impl UpdatePlan {
+    /// The plan that applies to `record` as it is stored: this one, or its fallback when a map
+    /// it writes entries into is missing (or `NULL`); `Err` naming a map the record holds as
+    /// another type, which no plan can update without losing data.
+    pub fn for_record(&self, record: &Record) -> Result<&UpdatePlan, &'static str> {
+        let Some(fallback) = self.fallback.as_deref() else {
+            return Ok(self);
+        };
+        let mut chosen = self;
+        for map in &fallback.creates_maps {
+            match map_holding(record, map) {
+                MapHolding::Missing => chosen = fallback,
+                MapHolding::Present => {}
+                MapHolding::Foreign => return Err(map),
+            }
+        }
+        Ok(chosen)
+    }
 }
 
 /// Builds the update for `patch`: stamps `updatedAt`, `updatedBy` and the write id, raises
@@ -115,106 +135,142 @@ fn build(
     precondition: &Precondition,
     creates_maps: &[&'static str],
 ) -> UpdatePlan {
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut values: Vec<(String, Value)> = Vec::new();
-    let mut sets: Vec<String> = Vec::new();
-    let mut removes: Vec<String> = Vec::new();
-    let mut maps: Vec<&'static str> = Vec::new();
-
+    let mut parts = Parts::default();
     for (i, change) in changes.iter().enumerate() {
+        parts.change(i, change);
+    }
+    parts.stamp(stamp);
+    let update_expression = parts.update_expression();
+    let condition_expression = parts.condition_expression(precondition, creates_maps);
+    UpdatePlan {
+        update_expression,
+        condition_expression,
+        names: parts.names,
+        values: parts.values,
+        fallback: None,
+        creates_maps: creates_maps.to_vec(),
+        write_id: stamp.write_id.to_owned(),
+    }
+}
+
+/// An update's expressions as they are built: placeholders in order of first use, `SET` and
+/// `REMOVE` clauses.
+#[derive(Default)]
+struct Parts {
+    names: Vec<(String, String)>,
+    values: Vec<(String, Value)>,
+    sets: Vec<String>,
+    removes: Vec<String>,
+    /// The maps written into, in first-use order (`#m0`, `#m1`, …).
+    maps: Vec<&'static str>,
+}
+
+impl Parts {
+    /// The clause of change `i`.
+    fn change(&mut self, i: usize, change: &Change) {
         let path = match &change.target {
             Target::Attribute(attribute) => {
                 let name = format!("#a{i}");
-                names.push((name.clone(), (*attribute).to_owned()));
+                self.names.push((name.clone(), (*attribute).to_owned()));
                 name
             }
             Target::MapEntry { map, key } => {
-                let map_index = match maps.iter().position(|m| m == map) {
+                let map_index = match self.maps.iter().position(|m| m == map) {
                     Some(index) => index,
                     None => {
-                        maps.push(map);
-                        names.push((format!("#m{}", maps.len() - 1), (*map).to_owned()));
-                        maps.len() - 1
+                        self.maps.push(map);
+                        let index = self.maps.len() - 1;
+                        self.names.push((format!("#m{index}"), (*map).to_owned()));
+                        index
                     }
                 };
                 let key_name = format!("#k{i}");
-                names.push((key_name.clone(), key.to_string()));
+                self.names.push((key_name.clone(), key.to_string()));
                 format!("#m{map_index}.{key_name}")
             }
         };
         match &change.op {
             Op::Set(value) => {
                 let placeholder = format!(":a{i}");
-                sets.push(format!("{path} = {placeholder}"));
-                values.push((placeholder, value.clone()));
+                self.sets.push(format!("{path} = {placeholder}"));
+                self.values.push((placeholder, value.clone()));
             }
-            Op::Remove => removes.push(path),
+            Op::Remove => self.removes.push(path),
         }
     }
 
-    names.push(("#updatedAt".into(), UPDATED_AT.into()));
-    values.push((":updatedAt".into(), Value::S(stamp.updated_at.to_owned())));
-    sets.push("#updatedAt = :updatedAt".into());
-    names.push(("#updatedBy".into(), UPDATED_BY.into()));
-    values.push((":updatedBy".into(), Value::S(stamp.updated_by.to_owned())));
-    sets.push("#updatedBy = :updatedBy".into());
-    names.push(("#writeId".into(), WRITE_ID.into()));
-    values.push((":writeId".into(), Value::S(stamp.write_id.to_owned())));
-    sets.push("#writeId = :writeId".into());
-    names.push(("#version".into(), VERSION.into()));
-    values.push((":zero".into(), Value::N("0".into())));
-    values.push((":one".into(), Value::N("1".into())));
-    sets.push("#version = if_not_exists(#version, :zero) + :one".into());
-
-    let mut update_expression = format!("SET {}", sets.join(", "));
-    if !removes.is_empty() {
-        update_expression.push_str(" REMOVE ");
-        update_expression.push_str(&removes.join(", "));
+    /// What every update sets besides the patch: `updatedAt`, `updatedBy`, the write id, and
+    /// `version` raised by one.
+    fn stamp(&mut self, stamp: &Stamp<'_>) {
+        for (placeholder, attribute, value) in [
+            ("updatedAt", UPDATED_AT, stamp.updated_at),
+            ("updatedBy", UPDATED_BY, stamp.updated_by),
+            ("writeId", WRITE_ID, stamp.write_id),
+        ] {
+            self.names
+                .push((format!("#{placeholder}"), attribute.into()));
+            self.values
+                .push((format!(":{placeholder}"), Value::S(value.to_owned())));
+            self.sets.push(format!("#{placeholder} = :{placeholder}"));
+        }
+        self.names.push(("#version".into(), VERSION.into()));
+        self.values.push((":zero".into(), Value::N("0".into())));
+        self.values.push((":one".into(), Value::N("1".into())));
+        self.sets
+            .push("#version = if_not_exists(#version, :zero) + :one".into());
     }
 
-    names.push(("#pk".into(), PARTITION_KEY.into()));
-    let condition_expression = match precondition {
-        Precondition::VersionIn(versions) if !versions.is_empty() => {
-            let mut placeholders = Vec::with_capacity(versions.len());
-            for (i, version) in versions.iter().take(MAX_MATCHED_VERSIONS).enumerate() {
-                let placeholder = format!(":m{i}");
-                values.push((placeholder.clone(), Value::N(version.to_string())));
-                placeholders.push(placeholder);
+    fn update_expression(&self) -> String {
+        let mut expression = format!("SET {}", self.sets.join(", "));
+        if !self.removes.is_empty() {
+            expression.push_str(" REMOVE ");
+            expression.push_str(&self.removes.join(", "));
+        }
+        expression
+    }
+
+    /// The item exists, meets `precondition`, does not carry this write id yet, and holds
+    /// none of `creates_maps` (or holds them as `NULL`).
+    fn condition_expression(
+        &mut self,
+        precondition: &Precondition,
+        creates_maps: &[&'static str],
+    ) -> String {
+        self.names.push(("#pk".into(), PARTITION_KEY.into()));
+        let mut condition = match precondition {
+            Precondition::VersionIn(versions) if !versions.is_empty() => {
+                let mut placeholders = Vec::with_capacity(versions.len());
+                for (i, version) in versions.iter().take(MAX_MATCHED_VERSIONS).enumerate() {
+                    let placeholder = format!(":m{i}");
+                    self.values
+                        .push((placeholder.clone(), Value::N(version.to_string())));
+                    placeholders.push(placeholder);
+                }
+                match placeholders.as_slice() {
+                    [one] => format!("attribute_exists(#pk) AND #version = {one}"),
+                    many => format!(
+                        "attribute_exists(#pk) AND #version IN ({})",
+                        many.join(", ")
+                    ),
+                }
             }
-            match placeholders.as_slice() {
-                [one] => format!("attribute_exists(#pk) AND #version = {one}"),
-                many => format!(
-                    "attribute_exists(#pk) AND #version IN ({})",
-                    many.join(", ")
-                ),
+            _ => "attribute_exists(#pk)".to_owned(),
+        };
+        condition.push_str(" AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)");
+        let mut null_type = false;
+        for map in creates_maps {
+            // The map is also set in this expression, under the name its change was given.
+            if let Some((placeholder, _)) = self.names.iter().find(|(_, name)| name == map) {
+                condition.push_str(&format!(
+                    " AND (attribute_not_exists({placeholder}) OR attribute_type({placeholder}, :null))"
+                ));
+                null_type = true;
             }
         }
-        _ => "attribute_exists(#pk)".to_owned(),
-    };
-    let mut condition_expression = condition_expression;
-    condition_expression.push_str(" AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)");
-    let mut null_type = false;
-    for map in creates_maps {
-        // The map is also set in this expression, under the name its change was given.
-        if let Some((placeholder, _)) = names.iter().find(|(_, name)| name == map) {
-            condition_expression.push_str(&format!(
-                " AND (attribute_not_exists({placeholder}) OR attribute_type({placeholder}, :null))"
-            ));
-            null_type = true;
+        if null_type {
+            self.values.push((":null".into(), Value::S("NULL".into())));
         }
-    }
-    if null_type {
-        values.push((":null".into(), Value::S("NULL".into())));
-    }
-
-    UpdatePlan {
-        update_expression,
-        condition_expression,
-        names,
-        values,
-        fallback: None,
-        creates_maps: creates_maps.to_vec(),
-        write_id: stamp.write_id.to_owned(),
+        condition
     }
 }
 
@@ -610,25 +666,13 @@ mod tests {
         })
     }
 
-    use crate::engine::record::{map_holding, MapHolding};
-
     proptest! {
     /// `apply_patch` says what the update (or, on a record without the map, its fallback)
         /// leaves in the table: the keyed path answers from it.
         #[test]
         fn apply_patch_agrees_with_the_expression(patch in arb_patch(), old in arb_record()) {
             let plan = build_update(&patch, &STAMP, &Precondition::Exists);
-            let chosen = match plan.fallback.as_deref() {
-                Some(fallback)
-                    if fallback
-                        .creates_maps
-                        .iter()
-                        .any(|m| map_holding(&old, m) == MapHolding::Missing) =>
-                {
-                    fallback
-                }
-                _ => &plan,
-            };
+            let chosen = plan.for_record(&old).unwrap();
             let version = match old.get(VERSION) {
                 Some(Stored::Value(Value::N(n))) => n.parse::<u64>().unwrap() + 1,
                 _ => 1,
