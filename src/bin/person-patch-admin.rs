@@ -100,15 +100,15 @@ async fn main() -> Result<(), AdminError> {
     }
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let (persons, clients) = (cli.persons_table.as_str(), cli.clients_table.as_str());
     match cli.command {
         Command::CreateTables => {
-            admin::create_tables(&client, &cli.persons_table, &cli.clients_table).await?;
-            println!("tables ready: {} {}", cli.persons_table, cli.clients_table);
+            admin::create_tables(&client, persons, clients).await?;
+            println!("tables ready: {persons} {clients}");
         }
         Command::SeedDemo => {
-            let generated =
-                admin::seed_demo(&client, &cli.persons_table, &cli.clients_table).await?;
-            println!("demo data written to {}", cli.persons_table);
+            let generated = admin::seed_demo(&client, persons, clients).await?;
+            println!("demo data written to {persons}");
             println!(
                 "demo clients: {}:{} (argon2id) and {}:{generated} (generated)",
                 admin::DEMO_CLIENT_ID,
@@ -122,29 +122,9 @@ async fn main() -> Result<(), AdminError> {
             generate,
             customers,
             scopes,
-        } => {
-            let secret = match (secret, generate) {
-                (Some(secret), false) => secret,
-                _ => generate_secret(),
-            };
-            let customers: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
-            admin::create_client(
-                &client,
-                &cli.clients_table,
-                &id,
-                &secret,
-                &customers,
-                &scopes,
-            )
-            .await?;
-            if generate {
-                println!("client {id} created; its secret (shown only now): {secret}");
-            } else {
-                println!("client {id} created");
-            }
-        }
+        } => create_client(&client, clients, &id, secret, generate, customers, &scopes).await?,
         Command::DisableClient { id } => {
-            admin::disable_client(&client, &cli.clients_table, &id).await?;
+            admin::disable_client(&client, clients, &id).await?;
             println!("client {id} disabled");
         }
         Command::PutFieldDefinition {
@@ -154,31 +134,62 @@ async fn main() -> Result<(), AdminError> {
             options,
             read_only,
         } => {
-            admin::put_field_definition(
-                &client,
-                &cli.persons_table,
-                CustomerId(customer),
-                id,
-                &kind,
-                &options,
-                read_only,
-            )
-            .await?;
-            println!("definition {id} ({kind}) written for customer {customer}");
+            let customer = CustomerId(customer);
+            admin::put_field_definition(&client, persons, customer, id, &kind, &options, read_only)
+                .await?;
+            println!(
+                "definition {id} ({kind}) written for customer {}",
+                customer.0
+            );
         }
         Command::Openapi => {}
         Command::GetPerson { customer, person } => {
-            let person = admin::parse_person_id(&person)
-                .ok_or("--person must be a UUID or a positive integer")?;
-            let key = PersonKey {
-                customer: CustomerId(customer),
-                person,
-            };
-            match admin::get_person(&client, &cli.persons_table, &key).await? {
-                Some(item) => println!("{:#}", admin::item_to_json(&item)),
-                None => return Err("no such person".into()),
-            }
+            get_person(&client, persons, customer, &person).await?
         }
+    }
+    Ok(())
+}
+
+/// `create-client`: with the secret given, or a generated one shown once.
+async fn create_client(
+    client: &aws_sdk_dynamodb::Client,
+    clients: &str,
+    id: &str,
+    secret: Option<String>,
+    generate: bool,
+    customers: Vec<i64>,
+    scopes: &[String],
+) -> Result<(), AdminError> {
+    let secret = match (secret, generate) {
+        (Some(secret), false) => secret,
+        _ => generate_secret(),
+    };
+    let customers: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
+    admin::create_client(client, clients, id, &secret, &customers, scopes).await?;
+    if generate {
+        println!("client {id} created; its secret (shown only now): {secret}");
+    } else {
+        println!("client {id} created");
+    }
+    Ok(())
+}
+
+/// `get-person`: the stored item, as JSON.
+async fn get_person(
+    client: &aws_sdk_dynamodb::Client,
+    persons: &str,
+    customer: i64,
+    person: &str,
+) -> Result<(), AdminError> {
+    let person =
+        admin::parse_person_id(person).ok_or("--person must be a UUID or a positive integer")?;
+    let key = PersonKey {
+        customer: CustomerId(customer),
+        person,
+    };
+    match admin::get_person(client, persons, &key).await? {
+        Some(item) => println!("{:#}", admin::item_to_json(&item)),
+        None => return Err("no such person".into()),
     }
     Ok(())
 }

@@ -94,35 +94,47 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
         }),
     };
     if clearable {
-        if let Json::Object(object) = &mut schema {
-            match object.get_mut("type") {
-                Some(kind @ Json::String(_)) => {
-                    let t = kind.clone();
-                    *kind = json!([t, "null"]);
-                }
-                _ => {
-                    if let Some(Json::Array(any)) = object.get_mut("anyOf") {
-                        any.push(json!({"type": "null"}));
-                    }
-                }
+        allow_null(&mut schema);
+    }
+    describe_clearing(&mut schema, field, dialect);
+    schema
+}
+
+/// Lets a schema take `null` too: a type list, or one more `anyOf` branch.
+fn allow_null(schema: &mut Json) {
+    let Json::Object(object) = schema else {
+        return;
+    };
+    match object.get_mut("type") {
+        Some(kind @ Json::String(_)) => {
+            let t = kind.clone();
+            *kind = json!([t, "null"]);
+        }
+        _ => {
+            if let Some(Json::Array(any)) = object.get_mut("anyOf") {
+                any.push(json!({"type": "null"}));
             }
         }
     }
+}
+
+/// Adds to the description what null (and `""`) do to the field.
+fn describe_clearing(schema: &mut Json, field: &Field, dialect: &Dialect) {
     let note = match (field.clear, dialect.problems) {
         (Clear::NullOrEmpty, _) => "null or \"\" removes the stored value.",
         (Clear::Never, _) if matches!(field.kind, Kind::CustomFields) => "",
         (Clear::Never, _) => "Required if present: null is refused.",
     };
-    if !note.is_empty() {
-        if let Json::Object(object) = &mut schema {
-            let text = match object.get("description").and_then(Json::as_str) {
-                Some(existing) => format!("{existing} {note}"),
-                None => note.to_owned(),
-            };
-            object.insert("description".into(), json!(text));
-        }
+    if note.is_empty() {
+        return;
     }
-    schema
+    if let Json::Object(object) = schema {
+        let text = match object.get("description").and_then(Json::as_str) {
+            Some(existing) => format!("{existing} {note}"),
+            None => note.to_owned(),
+        };
+        object.insert("description".into(), json!(text));
+    }
 }
 
 fn request_schema(dialect: &Dialect) -> Json {
@@ -231,11 +243,33 @@ fn problem_response(
 }
 
 fn operation(dialect: &Dialect) -> Json {
-    let style = dialect.problems;
-    let etag = header(
-        "The record's version; send it back in If-Match to update only that version.",
-        json!({"type": "string", "pattern": "^\"[0-9]+\"$"}),
-    );
+    let v1 = dialect.problems == ProblemStyle::Rfc9457;
+    let security = match dialect.customer_header {
+        CustomerHeader::Required => json!([{"basicAuth": []}, {"oauth2": [WRITE_SCOPE]}]),
+        CustomerHeader::OptionalForSingleCustomer => json!([{"basicAuth": []}]),
+    };
+    let media = json!({"schema": {"$ref": format!("#/components/schemas/{}Patch", schema_prefix(dialect))}});
+    json!({
+        "patch": {
+            "operationId": format!("patch{}Person", schema_prefix(dialect)),
+            "summary": match dialect.success {
+                Success::NoContent => "Update a person (Contacts v1)",
+                Success::Record => "Partially update a person (Persons v2)",
+            },
+            "tags": [if v1 { "Contacts v1" } else { "Persons v2" }],
+            "parameters": parameters(dialect),
+            "requestBody": {
+                "required": true,
+                "content": {"application/json": media.clone(), "text/json": media.clone(), "application/merge-patch+json": media}
+            },
+            "responses": responses(dialect),
+            "security": security,
+        }
+    })
+}
+
+/// The operation's parameters: the path id, and the headers it reads.
+fn parameters(dialect: &Dialect) -> Json {
     let (id_schema, id_example) = match dialect.id_format {
         IdFormat::Uuid => (
             json!({"type": "string", "format": "uuid"}),
@@ -247,7 +281,7 @@ fn operation(dialect: &Dialect) -> Json {
         ),
     };
     let customer_required = dialect.customer_header == CustomerHeader::Required;
-    let parameters = json!([
+    json!([
         {"name": "personId", "in": "path", "required": true, "schema": id_schema, "example": id_example},
         {"name": "Customer-Id", "in": "header", "required": customer_required,
          "description": if customer_required { "The customer acted for." } else { "The customer acted for; optional when the credentials may act for exactly one customer." },
@@ -261,7 +295,16 @@ fn operation(dialect: &Dialect) -> Json {
          "description": "A key of the client's choosing, as a quoted string (RFC 8941) of 1 to 255 printable ASCII characters, scoped to the credentials and customer. Within 24 hours, the same request (method, path, If-Match and body) with the same key answers what the first one answered, with Idempotent-Replayed: true, and writes nothing; another request with the key is a 422; while the first is still being carried out, a 409 with Retry-After. Answers of 5xx are not kept: the key may be used again.",
          "schema": {"type": "string", "pattern": "^\"([\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]|\\\\[\"\\\\]){1,255}\"$"},
          "example": "\"8e03978e-40d5-43e8-bc93-6894a57f9324\""},
-    ]);
+    ])
+}
+
+/// Every answer the operation gives, by status.
+fn responses(dialect: &Dialect) -> Map<String, Json> {
+    let style = dialect.problems;
+    let etag = header(
+        "The record's version; send it back in If-Match to update only that version.",
+        json!({"type": "string", "pattern": "^\"[0-9]+\"$"}),
+    );
     let replayed = header(
         "true when this is the recorded answer to an earlier request with the same Idempotency-Key.",
         json!({"type": "string", "const": "true"}),
@@ -323,28 +366,7 @@ fn operation(dialect: &Dialect) -> Json {
             ),
         );
     }
-    let security = match dialect.customer_header {
-        CustomerHeader::Required => json!([{"basicAuth": []}, {"oauth2": [WRITE_SCOPE]}]),
-        CustomerHeader::OptionalForSingleCustomer => json!([{"basicAuth": []}]),
-    };
-    let media = json!({"schema": {"$ref": format!("#/components/schemas/{}Patch", schema_prefix(dialect))}});
-    json!({
-        "patch": {
-            "operationId": format!("patch{}Person", schema_prefix(dialect)),
-            "summary": match dialect.success {
-                Success::NoContent => "Update a person (Contacts v1)",
-                Success::Record => "Partially update a person (Persons v2)",
-            },
-            "tags": [if v1 { "Contacts v1" } else { "Persons v2" }],
-            "parameters": parameters,
-            "requestBody": {
-                "required": true,
-                "content": {"application/json": media.clone(), "text/json": media.clone(), "application/merge-patch+json": media}
-            },
-            "responses": responses,
-            "security": security,
-        }
-    })
+    responses
 }
 
 fn schema_prefix(dialect: &Dialect) -> &'static str {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -162,36 +164,7 @@ impl DynamoPersonStore {
         claim_id: &str,
         answer: &RecordedAnswer,
     ) -> Result<(), RecordedUpdateError> {
-        let (mut names, mut values) = expression_maps(plan);
-        names.insert("#version".into(), VERSION.into());
-        let condition = match expected_version {
-            Some(version) => {
-                values.insert(
-                    ":readVersion".into(),
-                    AttributeValue::N(version.to_string()),
-                );
-                format!(
-                    "({}) AND #version = :readVersion",
-                    plan.condition_expression
-                )
-            }
-            None => format!(
-                "({}) AND attribute_not_exists(#version)",
-                plan.condition_expression
-            ),
-        };
-        let person = Update::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
-            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
-            .update_expression(&plan.update_expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|_| {
-                RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into()))
-            })?;
+        let person = versioned_update(&self.table, key, plan, expected_version)?;
         let finish = finish_update(&self.table, record, claim_id, Some(answer))
             .build()
             .map_err(|_| {
@@ -206,48 +179,78 @@ impl DynamoPersonStore {
             .client_request_token(uuid::Uuid::new_v4().to_string())
             .send()
             .await;
-        let error = match result {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-        match error.as_service_error() {
-            Some(E::TransactionCanceledException(cancelled)) => {
-                let code = |i: usize| {
-                    cancelled
-                        .cancellation_reasons()
-                        .get(i)
-                        .and_then(|r| r.code())
-                        .unwrap_or("None")
-                };
-                let message = |i: usize| {
-                    cancelled
-                        .cancellation_reasons()
-                        .get(i)
-                        .and_then(|r| r.message())
-                        .unwrap_or("")
-                };
-                match (code(0), code(1)) {
-                    ("ValidationError", _) if message(0).contains(ITEM_TOO_LARGE) => {
-                        Err(RecordedUpdateError::Store(StoreError::RecordTooLarge))
-                    }
-                    (_, "ConditionalCheckFailed") => Err(RecordedUpdateError::ClaimLost),
-                    ("ConditionalCheckFailed" | "TransactionConflict", _) => {
-                        Err(RecordedUpdateError::PersonChanged)
-                    }
-                    ("ThrottlingError" | "ProvisionedThroughputExceeded", _) => {
-                        Err(RecordedUpdateError::Store(StoreError::Throttled))
-                    }
-                    ("ValidationError", _) => Err(RecordedUpdateError::Store(StoreError::Failed(
-                        format!("transaction refused: {}", describe_sdk_error(&error)),
-                    ))),
-                    _ => Err(RecordedUpdateError::Store(StoreError::Unavailable(
-                        describe_sdk_error(&error),
-                    ))),
-                }
-            }
-            _ => Err(RecordedUpdateError::Store(classify_other(&error))),
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => Err(transaction_error(&error)),
         }
+    }
+}
+
+/// The person's update in a transaction: the plan, conditioned also on the version read.
+fn versioned_update(
+    table: &str,
+    key: &PersonKey,
+    plan: &UpdatePlan,
+    expected_version: Option<u64>,
+) -> Result<Update, RecordedUpdateError> {
+    let (mut names, mut values) = expression_maps(plan);
+    names.insert("#version".into(), VERSION.into());
+    let condition = match expected_version {
+        Some(version) => {
+            values.insert(
+                ":readVersion".into(),
+                AttributeValue::N(version.to_string()),
+            );
+            format!(
+                "({}) AND #version = :readVersion",
+                plan.condition_expression
+            )
+        }
+        None => format!(
+            "({}) AND attribute_not_exists(#version)",
+            plan.condition_expression
+        ),
+    };
+    Update::builder()
+        .table_name(table)
+        .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+        .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+        .update_expression(&plan.update_expression)
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|_| RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into())))
+}
+
+/// Why the transaction did not happen, from its cancellation reasons (the person's update
+/// first, the record's finish second).
+fn transaction_error<R>(error: &SdkError<TransactWriteItemsError, R>) -> RecordedUpdateError
+where
+    SdkError<TransactWriteItemsError, R>: RequestId,
+{
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        error.as_service_error()
+    else {
+        return RecordedUpdateError::Store(classify_other(error));
+    };
+    let reason = |i: usize| cancelled.cancellation_reasons().get(i);
+    let code = |i: usize| reason(i).and_then(|r| r.code()).unwrap_or("None");
+    let message = |i: usize| reason(i).and_then(|r| r.message()).unwrap_or("");
+    match (code(0), code(1)) {
+        ("ValidationError", _) if message(0).contains(ITEM_TOO_LARGE) => {
+            RecordedUpdateError::Store(StoreError::RecordTooLarge)
+        }
+        (_, "ConditionalCheckFailed") => RecordedUpdateError::ClaimLost,
+        ("ConditionalCheckFailed" | "TransactionConflict", _) => RecordedUpdateError::PersonChanged,
+        ("ThrottlingError" | "ProvisionedThroughputExceeded", _) => {
+            RecordedUpdateError::Store(StoreError::Throttled)
+        }
+        ("ValidationError", _) => RecordedUpdateError::Store(StoreError::Failed(format!(
+            "transaction refused: {}",
+            describe_sdk_error(error)
+        ))),
+        _ => RecordedUpdateError::Store(StoreError::Unavailable(describe_sdk_error(error))),
     }
 }
 
