@@ -411,27 +411,8 @@ async fn a_transaction_that_committed_while_every_reply_was_lost_is_never_applie
 #[tokio::test]
 async fn a_keyed_update_past_the_item_size_limit_is_413_like_a_plain_one() {
     let env = TestEnv::new().await;
-    for id in 7000..7030 {
-        person_patch::ops::admin::put_field_definition(
-            &env.client,
-            &env.persons_table,
-            person_patch::table::CustomerId(14532),
-            id,
-            "text",
-            &[],
-            false,
-        )
-        .await
-        .unwrap();
-    }
-    // 15 values of 4,000 four-byte characters: about 240 KB of body, 240 KB more item.
-    let big = "😀".repeat(4000);
-    let request = |ids: std::ops::Range<i64>| {
-        let entries: Vec<Json> = ids
-            .map(|id| json!({"definitionId": id, "value": big}))
-            .collect();
-        v1(json!({ "customFields": entries }))
-    };
+    big_custom_fields(&env, 7000..7030).await;
+    let request = big_values;
     let first = env.send(&keyed(request(7000..7015), "first")).await;
     assert_eq!(first.status, 204, "{:?}", first.body);
     let before = env.demo_v1().await;

@@ -7,8 +7,6 @@ mod support;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::ops::admin;
-use person_patch::table::CustomerId;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value as Json};
@@ -219,27 +217,8 @@ fn stored_item_follows_the_model_of_the_contract() {
 #[tokio::test]
 async fn an_update_past_the_item_size_limit_is_413_and_writes_nothing() {
     let env = TestEnv::new().await;
-    for id in 7000..7030 {
-        admin::put_field_definition(
-            &env.client,
-            &env.persons_table,
-            CustomerId(14532),
-            id,
-            "text",
-            &[],
-            false,
-        )
-        .await
-        .unwrap();
-    }
-    // 15 values of 4,000 four-byte characters: about 240 KB of body, 240 KB more item.
-    let big = "😀".repeat(4000);
-    let request = |ids: std::ops::Range<i64>| {
-        let entries: Vec<Json> = ids
-            .map(|id| json!({"definitionId": id, "value": big}))
-            .collect();
-        Event::v1(Shape::HttpApi).json_body(&json!({ "customFields": entries }))
-    };
+    big_custom_fields(&env, 7000..7030).await;
+    let request = big_values;
     let first = env.send(&request(7000..7015)).await;
     assert_eq!(first.status, 204, "{:?}", first.body);
     let before = env.demo_v1().await;

@@ -211,6 +211,16 @@ pub(super) struct Prepared {
     pub deadline: Deadline,
 }
 
+impl Prepared {
+    /// Where the person is stored.
+    pub fn person_key(&self) -> PersonKey {
+        PersonKey {
+            customer: self.customer,
+            person: self.person,
+        }
+    }
+}
+
 /// The steps in order, each one's findings written into the log as they come: the answer
 /// (or the refusal), the problem style it is rendered in, and the log.
 async fn serve<S: PersonStore, D: ClientLookup>(
@@ -433,10 +443,7 @@ async fn update<S: PersonStore, D: ClientLookup>(
     stamp: &Stamp<'_>,
 ) -> (Result<Response<Body>, ApiError>, StoreUse) {
     let plan = build_update(patch, stamp, &prepared.precondition);
-    let key = PersonKey {
-        customer: prepared.customer,
-        person: prepared.person,
-    };
+    let key = prepared.person_key();
     let returning = match prepared.dialect.success {
         Success::NoContent => Returning::Changes,
         Success::Record => Returning::Record,

@@ -20,9 +20,7 @@ use crate::http::headers::body_bytes;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::problem::{ApiError, RequestMeta};
 use crate::store::idempotency::RecordKey;
-use crate::store::{
-    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdateError, StoreError, Updated,
-};
+use crate::store::{Claim, ClaimRequest, PersonStore, RecordedUpdateError, StoreError, Updated};
 
 /// Where a keyed request records its answer.
 pub(super) struct Recording {
@@ -99,10 +97,7 @@ async fn claim<S: PersonStore, D: ClientLookup>(
         body_bytes(request),
     );
     let claim_id = uuid::Uuid::new_v4().simple().to_string();
-    let person = PersonKey {
-        customer: prepared.customer,
-        person: prepared.person,
-    };
+    let person = prepared.person_key();
     let claiming = app.store.claim(ClaimRequest {
         record: &record,
         fingerprint: &fingerprint,
@@ -162,10 +157,7 @@ pub(super) async fn update<S: PersonStore, D: ClientLookup>(
     stamp: &Stamp<'_>,
 ) -> (Result<Response<Body>, ApiError>, StoreUse) {
     let plan = build_update(patch, stamp, &prepared.precondition);
-    let key = PersonKey {
-        customer: prepared.customer,
-        person: prepared.person,
-    };
+    let key = prepared.person_key();
     let mut store = StoreUse::default();
     let mut prefetched = recording.prefetched.clone();
     for _ in 0..RECORDED_UPDATE_ATTEMPTS {

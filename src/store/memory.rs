@@ -1,7 +1,8 @@
 //! An in-memory stand-in for the persons table, for fuzzing and in-process benchmarks: with
-//! [`crate::auth::clients::MemoryClients`], the handler runs end to end without DynamoDB. It is
-//! not a model of DynamoDB (the integration tests use DynamoDB Local for that): it knows which
-//! persons exist and counts versions, and does not keep field values.
+//! the in-memory clients table (`MemoryClients`, beside the clients table), the handler runs
+//! end to end without DynamoDB. It is not a model of DynamoDB (the integration tests use
+//! DynamoDB Local for that): it knows which persons exist and counts versions, and does not
+//! keep field values.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

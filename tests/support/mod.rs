@@ -638,3 +638,31 @@ pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
         .build();
     aws_sdk_eventbridge::Client::from_conf(config)
 }
+
+/// Text custom field definitions `ids` for the demo customer, and a v1 body setting each of
+/// them to 4,000 four-byte characters: 15 of them are about 240 KB of body and of item, so two
+/// such bodies take a person past DynamoDB's 400 KB item limit.
+pub async fn big_custom_fields(env: &TestEnv, ids: std::ops::Range<i64>) {
+    for id in ids {
+        admin::put_field_definition(
+            &env.client,
+            &env.persons_table,
+            CustomerId(14532),
+            id,
+            "text",
+            &[],
+            false,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// A v1 event setting the custom fields `ids` to 4,000 four-byte characters each.
+pub fn big_values(ids: std::ops::Range<i64>) -> Event {
+    let big = "😀".repeat(4000);
+    let entries: Vec<Json> = ids
+        .map(|id| json!({"definitionId": id, "value": big}))
+        .collect();
+    Event::v1(Shape::HttpApi).json_body(&json!({ "customFields": entries }))
+}
