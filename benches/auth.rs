@@ -103,6 +103,17 @@ fn refusal_timing() {
             .expect("hash")
             .to_string()
     };
+    let foreign_one_lane = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let params = argon2::Params::new(64 * 1024, 3, 1, None).expect("params");
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        argon
+            .hash_password(b"the real one", &salt)
+            .expect("hash")
+            .to_string()
+    };
     let own = hash_secret("the real one").expect("hash");
     let generated = generate_secret();
     let client = |id: &str, hash: Option<String>, enabled: bool| ApiClient {
@@ -115,6 +126,7 @@ fn refusal_timing() {
     let clients = MemoryClients::new([
         client("own", Some(own.clone()), true),
         client("foreign", Some(foreign), true),
+        client("foreign-one-lane", Some(foreign_one_lane), true),
         client("disabled", Some(own), false),
         client("hashless", None, true),
         client(
@@ -129,7 +141,7 @@ fn refusal_timing() {
         .build()
         .expect("runtime");
     let wrong_generated = generate_secret();
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 9] = [
         ("unknown id", "nobody", "a guess"),
         ("disabled client", "disabled", "a guess"),
         ("client without a hash", "hashless", "a guess"),
@@ -137,6 +149,11 @@ fn refusal_timing() {
         (
             "wrong secret, foreign-parameter hash (m=64 MiB, t=3, p=4)",
             "foreign",
+            "a guess",
+        ),
+        (
+            "wrong secret, foreign-parameter hash (m=64 MiB, t=3, p=1)",
+            "foreign-one-lane",
             "a guess",
         ),
         ("generated form: unknown id", "nobody", &wrong_generated),
@@ -180,18 +197,18 @@ fn refusal_timing() {
         .collect();
     first.sort();
     medians.insert(
-        5,
+        6,
         (
             "wrong secret, own-parameter hash, first refusal in a container",
             first[RUNS / 2],
         ),
     );
     let reference = medians[0].1.as_secs_f64();
-    let generated_reference = medians[6].1.as_secs_f64();
+    let generated_reference = medians[7].1.as_secs_f64();
     let mut report =
         String::from("| 401 for | median | ratio to its unknown-id case |\n|---|---|---|\n");
     for (i, (label, median)) in medians.iter().enumerate() {
-        let base = if i < 6 {
+        let base = if i < 7 {
             reference
         } else {
             generated_reference

@@ -56,11 +56,12 @@ const OWN_PARAMETERS_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$DXZ3rjyShPCjS1XYcftEEQ$EbSEAdeGMx56pbV06mWRBhVQBHjpgtXxfhynTQtU4d0";
 
 /// The hash verified when the client is unknown, disabled or has no usable argon2id hash: the
-/// costliest accepted parameters ([`MAX_ARGON2_UNITS`]), so that such a refusal takes exactly
-/// the time a real client's costliest hash takes, with no estimate in between. Its output is
-/// random bytes, the hash of no secret.
+/// costliest accepted parameters (64 MiB, 3 passes, 4 lanes: [`MAX_ARGON2_UNITS`] of work in
+/// the most lanes accepted, which cost a little more again), so that such a refusal takes
+/// what a real client's costliest hash takes. Its output is random bytes, the hash of no
+/// secret.
 const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=65536,t=3,p=1$6Veu1X1XawRzUhQA2MB3sw$oI1emwv+/CSJzovuvKFZbZATCJu5aI/oncZfkwbcD5Q";
+    "$argon2id$v=19$m=65536,t=3,p=4$EZXQAKk1ydL4cIUpLDi5GA$bVTG1TIA8iElxFElwz+rqlc8kf7RlZCvHNXK3GVqnRc";
 
 /// Compared against when the presented secret has the generated form but the client is
 /// unknown, disabled or has no SHA-256 hash: the digest of nothing anyone holds.
@@ -326,6 +327,8 @@ pub struct Checked {
     pub argon2_units: Option<u64>,
     /// Accepted against an argon2id hash with other parameters than the deployment's.
     pub needs_rehash: bool,
+    /// Verified against the dummy (the costliest accepted parameters), not a real hash.
+    pub against_dummy: bool,
 }
 
 /// Verifies a Basic secret against what the directory holds for that id. The kind of
@@ -343,6 +346,7 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
             accepted: verified && real.is_some(),
             argon2_units: None,
             needs_rehash: false,
+            against_dummy: false,
         };
     }
     if !policy.accept_passwords {
@@ -350,6 +354,7 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
             accepted: false,
             argon2_units: None,
             needs_rehash: false,
+            against_dummy: false,
         };
     }
     let real = stored.and_then(argon2_within_bounds);
@@ -363,6 +368,7 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
                     accepted: false,
                     argon2_units: None,
                     needs_rehash: false,
+                    against_dummy: false,
                 }
             }
         },
@@ -378,6 +384,7 @@ pub fn check_basic(secret: &str, client: Option<&ApiClient>, policy: AuthPolicy)
         accepted: verified && is_real,
         argon2_units: Some(units),
         needs_rehash: verified && is_real && !own_parameters,
+        against_dummy: !is_real,
     }
 }
 
@@ -392,17 +399,19 @@ const LARGE_HASH_SLOWDOWN: f64 = 1.55;
 /// this container (see [`CostliestClock`]); before one was timed, the time is scaled from
 /// `took` by the work and [`LARGE_HASH_SLOWDOWN`]. The wait is a timer, not work.
 pub fn refusal_padding(took: Duration, units: u64, costliest: Option<Duration>) -> Duration {
-    if units == 0 || units >= MAX_ARGON2_UNITS {
+    if units == 0 {
         return Duration::ZERO;
     }
-    let target = costliest.unwrap_or_else(|| {
-        took.mul_f64(MAX_ARGON2_UNITS as f64 / units as f64 * LARGE_HASH_SLOWDOWN)
-    });
+    let target = match costliest {
+        Some(costliest) => costliest,
+        None if units >= MAX_ARGON2_UNITS => took,
+        None => took.mul_f64(MAX_ARGON2_UNITS as f64 / units as f64 * LARGE_HASH_SLOWDOWN),
+    };
     target.saturating_sub(took)
 }
 
 /// How long a costliest argon2id verification takes in this container: a moving average of
-/// the ones it computed (every unknown id's refusal computes one), so refusals of cheaper
+/// the dummy verifications it computed (every unknown id's refusal computes one), so refusals of cheaper
 /// hashes wait for the time this container's own CPU share gives, not a ratio guessed
 /// elsewhere. Nothing is computed to learn it: init does no argon2id work.
 #[derive(Default)]
@@ -623,7 +632,7 @@ impl<D: ClientLookup> Authenticator<D> {
                 let started = Instant::now();
                 let checked = check_basic(&secret, client.as_ref(), self.policy);
                 let took = started.elapsed();
-                if checked.argon2_units == Some(MAX_ARGON2_UNITS) {
+                if checked.against_dummy {
                     self.costliest.observe(took);
                 }
                 let client = match client {
@@ -917,10 +926,15 @@ mod tests {
     #[test]
     fn refusals_end_when_the_costliest_hash_would_have() {
         let ms = Duration::from_millis;
-        // The costliest verification itself waits for nothing.
+        // A verification of the costliest work waits for nothing when no dummy was timed, and
+        // for the dummy's time when one was (the dummy has the most lanes, too).
         assert_eq!(
-            refusal_padding(ms(10), MAX_ARGON2_UNITS, Some(ms(80))),
+            refusal_padding(ms(80), MAX_ARGON2_UNITS, None),
             Duration::ZERO
+        );
+        assert_eq!(
+            refusal_padding(ms(75), MAX_ARGON2_UNITS, Some(ms(80))),
+            ms(5)
         );
         // Before this container timed one, the time is scaled from the work.
         let expected = ms(10)
@@ -964,6 +978,9 @@ mod tests {
             argon2_within_bounds(DUMMY_HASH).unwrap().1,
             MAX_ARGON2_UNITS
         );
+        let params = argon2::Params::try_from(&dummy).unwrap();
+        assert_eq!(params.p_cost(), MAX_HASH_LANES);
+        assert_eq!(params.m_cost(), MAX_HASH_MEMORY_KIB);
         // The deployment's own parameters are the ones new hashes get.
         let own = PasswordHash::new(OWN_PARAMETERS_HASH).unwrap();
         let real_hash = crate::auth::clients::hash_secret("s").unwrap();
