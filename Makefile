@@ -12,7 +12,7 @@ CLIENT_VENV := .venv-client
 CLIENT_TOOLS := $(CLIENT_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check generated-client bench-cold openssl test lint fmt clippy cfn-lint openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check generated-client bench-cold openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ clippy: ## Lint the Rust code, warnings as errors
 cfn-lint: $(PY_TOOLS) ## Lint template.yaml (no errors, no warnings)
 	$(VENV)/bin/cfn-lint template.yaml
 
+template-check: $(PY_TOOLS) ## What a deploy would create: the SAM translator's output for several parameter choices, checked and linted
+	$(VENV)/bin/python tools/template_check.py
+	# The translator writes DeploymentType into the deployment group itself (W2001: the
+	# parameter looks unused in its output).
+	$(VENV)/bin/cfn-lint --ignore-checks W2001 -- target/template/*.json
+
 openapi-lint: $(PY_TOOLS) ## Validate openapi.yaml as OpenAPI 3.1
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
@@ -60,7 +66,7 @@ contract: java $(NODE_TOOLS) $(PY_TOOLS) ## schemathesis against the function se
 generated-client: java $(NODE_TOOLS) $(CLIENT_TOOLS) ## A Python client generated from openapi.yaml (openapi-python-client), run against the served function
 	scripts/with-dynamodb-local scripts/generated-client
 
-lint: fmt clippy cfn-lint openapi-lint ## All static checks
+lint: fmt clippy cfn-lint template-check openapi-lint ## All static checks
 
 chromium: ## Make sure Debian's Chromium is present (for ui-check)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

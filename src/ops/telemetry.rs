@@ -123,13 +123,24 @@ pub enum MetricsSink {
 pub struct Metrics {
     sink: MetricsSink,
     warm: AtomicBool,
+    /// The function version running (Lambda's `AWS_LAMBDA_FUNCTION_VERSION`), when it is a
+    /// published one: every metric is then also dimensioned by it, so a deployment's alarms
+    /// can watch the new version alone.
+    version: Option<String>,
 }
+
+/// Lambda's environment variable naming the running version (`$LATEST` or a number).
+pub const FUNCTION_VERSION_ENV: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 
 impl Metrics {
     pub fn new(sink: MetricsSink) -> Self {
+        let version = std::env::var(FUNCTION_VERSION_ENV)
+            .ok()
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
         Metrics {
             sink,
             warm: AtomicBool::new(false),
+            version,
         }
     }
 
@@ -138,7 +149,7 @@ impl Metrics {
             return;
         }
         let cold = !self.warm.swap(true, Ordering::Relaxed);
-        let line = emf_line(request, cold, now_millis()).to_string();
+        let line = emf_line(request, cold, self.version.as_deref(), now_millis()).to_string();
         self.sink.write(&line);
     }
 }
@@ -168,8 +179,14 @@ fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// One request's EMF document: every metric dimensioned by `Route`.
-pub fn emf_line(request: &RequestMetrics, cold_start: bool, timestamp_ms: u64) -> Json {
+/// One request's EMF document: every metric dimensioned by `Route`, and by `FunctionVersion`
+/// too when `version` is given.
+pub fn emf_line(
+    request: &RequestMetrics,
+    cold_start: bool,
+    version: Option<&str>,
+    timestamp_ms: u64,
+) -> Json {
     let class = match request.status {
         200..=299 => "2xx",
         400..=499 => "4xx",
@@ -194,16 +211,25 @@ pub fn emf_line(request: &RequestMetrics, cold_start: bool, timestamp_ms: u64) -
     if let Some(store) = request.store_latency_ms {
         metrics.push(("DynamoDBLatency", "Milliseconds", json!(round3(store))));
     }
-    emf_document_at(("Route", request.route), &metrics, timestamp_ms)
+    let route = ("Route", request.route);
+    match version {
+        Some(version) => emf_document_at(
+            &[route, ("FunctionVersion", version)],
+            &metrics,
+            timestamp_ms,
+        ),
+        None => emf_document_at(&[route], &metrics, timestamp_ms),
+    }
 }
 
 /// An EMF document, now, with one dimension: `metrics` as (name, unit, value).
 pub fn emf_document(dimension: (&str, &str), metrics: &[(&str, &str, Json)]) -> Json {
-    emf_document_at(dimension, metrics, now_millis())
+    emf_document_at(&[dimension], metrics, now_millis())
 }
 
+/// An EMF document whose metrics are dimensioned by each of `dimensions` on its own.
 fn emf_document_at(
-    (dimension, dimension_value): (&str, &str),
+    dimensions: &[(&str, &str)],
     metrics: &[(&str, &str, Json)],
     timestamp_ms: u64,
 ) -> Json {
@@ -218,12 +244,14 @@ fn emf_document_at(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [[dimension]],
+                "Dimensions": dimensions.iter().map(|(name, _)| json!([name])).collect::<Vec<_>>(),
                 "Metrics": definitions,
             }],
         }),
     );
-    document.insert(dimension.into(), json!(dimension_value));
+    for (name, value) in dimensions {
+        document.insert((*name).into(), json!(value));
+    }
     for (name, _, value) in metrics {
         document.insert((*name).into(), value.clone());
     }
@@ -270,13 +298,25 @@ mod tests {
 
     #[test]
     fn status_classes_and_flags() {
-        let line = emf_line(&sample(422), true, 1);
+        let line = emf_line(&sample(422), true, None, 1);
         assert_eq!(line["Status4xx"], 1);
         assert_eq!(line["Status2xx"], 0);
         assert_eq!(line["ValidationFailures"], 1);
         assert_eq!(line["ColdStart"], 1);
         assert_eq!(line["Latency"], 12.346);
         assert_eq!(line["Route"], "contacts-v1");
+        assert!(line.get("FunctionVersion").is_none());
+    }
+
+    #[test]
+    fn a_published_version_is_a_dimension_too() {
+        let line = emf_line(&sample(503), false, Some("7"), 1);
+        assert_eq!(line["FunctionVersion"], "7");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Route"], ["FunctionVersion"]])
+        );
+        assert_eq!(line["Status5xx"], 1);
     }
 
     #[test]
