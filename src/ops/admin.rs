@@ -272,8 +272,8 @@ pub const DEMO_FIELD_DEFINITIONS: &[(i64, &str, &[&str])] = &[
     (1005, "statement", &[]),
 ];
 
-/// Writes the demo records (docs/API.md §8), replacing earlier copies.
-/// Writes the demo data; returns the secret generated for [`DEMO_GENERATED_CLIENT_ID`].
+/// Writes the demo records (docs/API.md §8), replacing earlier copies; returns the secret
+/// generated for [`DEMO_GENERATED_CLIENT_ID`].
 pub async fn seed_demo(
     client: &Client,
     persons: &str,
