@@ -57,8 +57,9 @@ template-check: $(PY_TOOLS) ## What a deploy would create: the SAM translator's 
 openapi-lint: $(PY_TOOLS) ## Validate openapi.yaml as OpenAPI 3.1
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
-openapi: ## Regenerate openapi.yaml from the field tables
+openapi: ## Regenerate openapi.yaml and the stored-item schemas (schemas/person-item.*) from the field tables
 	cargo run --quiet --bin person-patch-admin -- openapi > openapi.yaml
+	for d in contacts-v1 persons-v2; do cargo run --quiet --bin person-patch-admin -- item-schema --dialect $$d > schemas/person-item.$$d.schema.json; done
 
 contract: java $(NODE_TOOLS) $(PY_TOOLS) ## schemathesis against the function served locally (openapi.yaml)
 	scripts/with-dynamodb-local scripts/contract

@@ -77,6 +77,11 @@ enum Command {
     },
     /// Print the OpenAPI 3.1 description generated from the field tables (YAML).
     Openapi,
+    /// Print the JSON Schema of a stored person of a dialect (contacts-v1 or persons-v2).
+    ItemSchema {
+        #[arg(long)]
+        dialect: String,
+    },
     /// Print one stored person as JSON.
     GetPerson {
         /// The customer id.
@@ -91,12 +96,24 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), AdminError> {
     let cli = Cli::parse();
-    if let Command::Openapi = cli.command {
-        print!(
-            "{}",
-            person_patch::http::openapi::to_yaml(&person_patch::http::openapi::document())
-        );
-        return Ok(());
+    match &cli.command {
+        Command::Openapi => {
+            print!(
+                "{}",
+                person_patch::http::openapi::to_yaml(&person_patch::http::openapi::document())
+            );
+            return Ok(());
+        }
+        Command::ItemSchema { dialect } => {
+            let dialect = person_patch::dialect::DIALECTS
+                .iter()
+                .find(|d| d.name == dialect)
+                .ok_or("--dialect must be contacts-v1 or persons-v2")?;
+            let schema = person_patch::dialect::item::item_schema(dialect);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            return Ok(());
+        }
+        _ => {}
     }
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
@@ -142,7 +159,7 @@ async fn main() -> Result<(), AdminError> {
                 customer.0
             );
         }
-        Command::Openapi => {}
+        Command::Openapi | Command::ItemSchema { .. } => {}
         Command::GetPerson { customer, person } => {
             get_person(&client, persons, customer, &person).await?
         }
