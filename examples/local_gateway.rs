@@ -34,7 +34,7 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// Where events go.
 enum Target {
-    InProcess(App<DynamoPersonStore>),
+    InProcess(Box<App<DynamoPersonStore>>),
     /// `host:port` of `cargo lambda watch`.
     Forward(String),
 }
@@ -65,10 +65,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let config = Config::from_env()?;
             let sdk = SdkSettings::default().load().await;
             let client = aws_sdk_dynamodb::Client::new(&sdk);
-            Target::InProcess(App::new(
+            Target::InProcess(Box::new(App::new(
                 DynamoPersonStore::new(client.clone(), config.persons_table),
                 Authenticator::new(ClientDirectory::new(client, config.clients_table)),
-            ))
+            )))
         }
     };
     let target = Arc::new(target);
