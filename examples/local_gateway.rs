@@ -15,6 +15,10 @@
 //! reaches the function (which answers 400) instead of failing in the emulator. Usage:
 //! `cargo run --example local_gateway -- 127.0.0.1:9123 [--forward http://127.0.0.1:9001]`.
 
+// The handler's future, spawned per connection, nests deeper than the default limit lets
+// the compiler lay out (as in src/main.rs).
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 
 use base64::Engine;
