@@ -4,8 +4,13 @@
 use clap::{Parser, Subcommand};
 use person_patch::auth::clients::generate_secret;
 use person_patch::auth::WRITE_SCOPE;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+use person_patch::dialect::{Dialect, DIALECTS};
 use person_patch::ops::admin::{self, AdminError};
 use person_patch::ops::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
+use person_patch::ops::transfer::{self, describe, Counting, Existing, Import, Progress};
 use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 
@@ -77,6 +82,33 @@ enum Command {
     },
     /// Print the OpenAPI 3.1 description generated from the field tables (YAML).
     Openapi,
+    /// Import persons from JSON Lines, one a line in the dialect's field names with its id
+    /// (`id` for contacts-v1, `ID` for persons-v2); FILE `-` reads standard input. Rejected
+    /// lines go to FILE.rejected.jsonl (rejected.jsonl for standard input).
+    Import {
+        #[arg(long)]
+        customer: i64,
+        /// contacts-v1 or persons-v2.
+        #[arg(long)]
+        dialect: String,
+        /// What an existing person gets: skip (default), fail, or update (as a PATCH would).
+        #[arg(long, default_value = "skip")]
+        existing: String,
+        /// Writes in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        file: String,
+    },
+    /// Export a customer's persons as JSON Lines (v2 as its answer, v1 as the fields a PATCH
+    /// takes), to FILE or standard output.
+    Export {
+        #[arg(long)]
+        customer: i64,
+        /// Only persons of this dialect (contacts-v1 or persons-v2).
+        #[arg(long)]
+        dialect: Option<String>,
+        file: Option<String>,
+    },
     /// Print the JSON Schema of a stored person of a dialect (contacts-v1 or persons-v2).
     ItemSchema {
         #[arg(long)]
@@ -96,24 +128,8 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), AdminError> {
     let cli = Cli::parse();
-    match &cli.command {
-        Command::Openapi => {
-            print!(
-                "{}",
-                person_patch::http::openapi::to_yaml(&person_patch::http::openapi::document())
-            );
-            return Ok(());
-        }
-        Command::ItemSchema { dialect } => {
-            let dialect = person_patch::dialect::DIALECTS
-                .iter()
-                .find(|d| d.name == dialect)
-                .ok_or("--dialect must be contacts-v1 or persons-v2")?;
-            let schema = person_patch::dialect::item::item_schema(dialect);
-            println!("{}", serde_json::to_string_pretty(&schema)?);
-            return Ok(());
-        }
-        _ => {}
+    if print_description(&cli.command)? {
+        return Ok(());
     }
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config);
@@ -160,6 +176,31 @@ async fn main() -> Result<(), AdminError> {
             );
         }
         Command::Openapi | Command::ItemSchema { .. } => {}
+        Command::Import {
+            customer,
+            dialect,
+            existing,
+            concurrency,
+            file,
+        } => {
+            let request = import_request(customer, &dialect, &existing, concurrency)?;
+            import(&client, persons, &request, &file).await?
+        }
+        Command::Export {
+            customer,
+            dialect,
+            file,
+        } => {
+            let dialect = dialect.as_deref().map(dialect_named).transpose()?;
+            export(
+                &client,
+                persons,
+                CustomerId(customer),
+                dialect,
+                file.as_deref(),
+            )
+            .await?
+        }
         Command::GetPerson { customer, person } => {
             get_person(&client, persons, customer, &person).await?
         }
@@ -208,5 +249,138 @@ async fn get_person(
         Some(item) => println!("{:#}", admin::item_to_json(&item)),
         None => return Err("no such person".into()),
     }
+    Ok(())
+}
+
+/// The commands that print a description and need no table: `true` when `command` was one.
+fn print_description(command: &Command) -> Result<bool, AdminError> {
+    match command {
+        Command::Openapi => {
+            print!(
+                "{}",
+                person_patch::http::openapi::to_yaml(&person_patch::http::openapi::document())
+            );
+            Ok(true)
+        }
+        Command::ItemSchema { dialect } => {
+            let schema = person_patch::dialect::item::item_schema(dialect_named(dialect)?);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// What `import`'s options ask for.
+fn import_request(
+    customer: i64,
+    dialect: &str,
+    existing: &str,
+    concurrency: usize,
+) -> Result<Import, AdminError> {
+    let existing = match existing {
+        "skip" => Existing::Skip,
+        "fail" => Existing::Fail,
+        "update" => Existing::Update,
+        _ => return Err("--existing must be skip, fail or update".into()),
+    };
+    Ok(Import {
+        customer: CustomerId(customer),
+        dialect: dialect_named(dialect)?,
+        existing,
+        concurrency,
+    })
+}
+
+fn dialect_named(name: &str) -> Result<&'static Dialect, AdminError> {
+    DIALECTS
+        .iter()
+        .copied()
+        .find(|d| d.name == name)
+        .ok_or_else(|| "--dialect must be contacts-v1 or persons-v2".into())
+}
+
+/// `import`: the file (or standard input) streamed, with progress, rejected lines beside it.
+async fn import(
+    client: &aws_sdk_dynamodb::Client,
+    persons: &str,
+    request: &Import,
+    file: &str,
+) -> Result<(), AdminError> {
+    let (reader, total, rejected_path): (Box<dyn std::io::Read>, Option<u64>, String) =
+        if file == "-" {
+            (Box::new(std::io::stdin()), None, "rejected.jsonl".into())
+        } else {
+            let opened = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
+            let size = opened.metadata().ok().map(|m| m.len());
+            (Box::new(opened), size, format!("{file}.rejected.jsonl"))
+        };
+    let (reader, read) = Counting::new(reader);
+    let mut progress = Progress::new("import", total);
+    let mut rejected_file: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut write_error = None;
+    let tally = transfer::import(
+        client,
+        persons,
+        request,
+        std::io::BufReader::new(reader),
+        |tally| progress.update(read.load(Ordering::Relaxed), &describe(tally)),
+        |line| {
+            let file = match &mut rejected_file {
+                Some(file) => file,
+                None => match std::fs::File::create(&rejected_path) {
+                    Ok(created) => rejected_file.insert(std::io::BufWriter::new(created)),
+                    Err(e) => {
+                        write_error = Some(format!("{rejected_path}: {e}"));
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = writeln!(file, "{}", line.to_json()) {
+                write_error = Some(format!("{rejected_path}: {e}"));
+            }
+        },
+    )
+    .await?;
+    if let Some(mut file) = rejected_file {
+        file.flush()?;
+    }
+    if let Some(error) = write_error {
+        return Err(error.into());
+    }
+    let mut summary = describe(&tally);
+    if tally.rejected > 0 {
+        summary.push_str(&format!(" (see {rejected_path})"));
+    }
+    progress.finish(&summary);
+    if tally.rejected > 0 {
+        return Err(format!("{} lines were rejected", tally.rejected).into());
+    }
+    Ok(())
+}
+
+/// `export`: to the file, or standard output, with progress on standard error.
+async fn export(
+    client: &aws_sdk_dynamodb::Client,
+    persons: &str,
+    customer: CustomerId,
+    dialect: Option<&'static Dialect>,
+    file: Option<&str>,
+) -> Result<(), AdminError> {
+    let out: Box<dyn Write> = match file {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut progress = Progress::new("export", None);
+    let written = transfer::export(
+        client,
+        persons,
+        customer,
+        dialect,
+        std::io::BufWriter::new(out),
+        |count| progress.update(count as u64, &format!("{count} persons")),
+    )
+    .await?;
+    progress.finish(&format!("{written} persons exported"));
     Ok(())
 }
