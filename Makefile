@@ -12,7 +12,7 @@ CLIENT_VENV := .venv-client
 CLIENT_TOOLS := $(CLIENT_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check generated-client bench-cold openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -116,6 +116,10 @@ openssl:
 bench-cold: java openssl $(NODE_TOOLS) ## Cold start as Lambda sees it: TLS to DynamoDB, CPU share per memory size (target/bench/cold.md)
 	cargo build --release --bin person-patch --example hello_lambda --example direct_update
 	scripts/with-dynamodb-local cargo bench --bench cold
+
+bench-import: java $(NODE_TOOLS) ## Import of IMPORT_PERSONS (default 100,000) persons beside a BatchWriteItem floor, and its peak memory (target/bench/import.md)
+	cargo build --release --bin person-patch-admin
+	scripts/with-dynamodb-local cargo bench --bench import
 
 bench: java $(NODE_TOOLS) ## Benchmarks: criterion + end to end (report: target/bench/report.md)
 	cargo build --release --bin person-patch --example hello_lambda

@@ -1,0 +1,223 @@
+//! Importing persons, beside its floor, in one run against DynamoDB Local
+//! (`AWS_ENDPOINT_URL_DYNAMODB`, as `make bench-import` provides):
+//! - the release `person-patch-admin import` of IMPORT_PERSONS (default 100,000) Persons v2
+//!   lines from a file, with 16 writes in flight: wall time, persons a second, and its peak
+//!   RSS (sampled from /proc while it runs);
+//! - the floor: the same items sent with `BatchWriteItem`, 25 a request, by 16 tasks, from
+//!   this process (no validation, no conditions, no per-person round trip).
+//!
+//! Prints progress lines and one summary line, and writes target/bench/import.md.
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use person_patch::ops::admin;
+use serde_json::json;
+
+mod harness;
+
+use harness::*;
+
+const TASKS: usize = 16;
+
+#[tokio::main]
+async fn main() {
+    let persons = env_usize("IMPORT_PERSONS", 100_000);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .expect("AWS_ENDPOINT_URL_DYNAMODB (make bench-import)");
+    let client = local_tables(&endpoint).await;
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    let input = dir.join("import-persons.jsonl");
+    write_lines(&input, persons);
+    eprintln!("import: {persons} lines written to {}", input.display());
+
+    let (import_seconds, peak_kib) = run_import(&input, &endpoint);
+    eprintln!("import: the admin tool took {import_seconds:.1} s, peak RSS {peak_kib} KiB");
+    // The two demo persons are there too.
+    assert_eq!(
+        count(&client, PERSONS_TABLE).await,
+        persons + 2,
+        "the import wrote every person"
+    );
+    let floor_table = format!("{PERSONS_TABLE}-floor");
+    admin::create_tables(&client, &floor_table, &format!("{CLIENTS_TABLE}-floor"))
+        .await
+        .expect("floor tables");
+    // The admin tool runs with the SDK's defaults (no operation timeout); so does the floor,
+    // not with the function's 4 s budget, which 25-item batches under load exceed.
+    let floor_client = aws_sdk_dynamodb::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .timeout_config(aws_config::timeout::TimeoutConfig::disabled())
+            .build(),
+    );
+    let floor_seconds = batch_floor(&floor_client, &floor_table, persons).await;
+    let floor_count = count(&client, &floor_table).await;
+    assert_eq!(floor_count, persons, "the floor wrote every person");
+    eprintln!("import: the BatchWriteItem floor took {floor_seconds:.1} s");
+
+    let rate = |s: f64| persons as f64 / s;
+    let report = format!(
+        "| {persons} Persons v2 persons, {TASKS} in flight | wall time | persons/s | peak RSS |\n\
+         |---|---|---|---|\n\
+         | `person-patch-admin import` (validated, conditional put per person) | {import_seconds:.1} s | {:.0} | {:.1} MiB |\n\
+         | floor: `BatchWriteItem`, 25 a request, unconditioned | {floor_seconds:.1} s | {:.0} | (in the bench process) |\n\
+         | import / floor | {:.2}× | | |\n",
+        rate(import_seconds),
+        peak_kib as f64 / 1024.0,
+        rate(floor_seconds),
+        import_seconds / floor_seconds,
+    );
+    println!("\n{report}");
+    std::fs::write(dir.join("import.md"), &report).expect("report");
+    println!(
+        "import bench: {persons} persons in {import_seconds:.1} s ({:.0}/s) against a floor of {floor_seconds:.1} s ({:.0}/s); peak RSS {:.1} MiB",
+        rate(import_seconds),
+        rate(floor_seconds),
+        peak_kib as f64 / 1024.0
+    );
+}
+
+/// `persons` Persons v2 lines, ids 100,001 upwards.
+fn write_lines(path: &std::path::Path, persons: usize) {
+    let file = std::fs::File::create(path).expect("input file");
+    let mut out = std::io::BufWriter::new(file);
+    for i in 0..persons {
+        let line = json!({
+            "ID": 100_001 + i,
+            "FirstName": format!("First{i}"),
+            "LastName": "Imported",
+            "Email": format!("person{i}@example.org"),
+            "City": "Lyon",
+            "HomeSiteID": (i % 50).to_string(),
+            "IsActive": "true",
+        });
+        writeln!(out, "{line}").expect("a line");
+    }
+    out.flush().expect("flush");
+}
+
+/// Runs the release admin tool; its wall time and its peak RSS (KiB).
+fn run_import(input: &std::path::Path, endpoint: &str) -> (f64, u64) {
+    let binary = root().join("target/release/person-patch-admin");
+    let started = Instant::now();
+    let mut child = Command::new(&binary)
+        .args(["import", "--customer", "14532", "--dialect", "persons-v2"])
+        .args(["--concurrency", &TASKS.to_string()])
+        .arg(input)
+        .env("PERSONS_TABLE", PERSONS_TABLE)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} (make bench-import builds it): {e}",
+                binary.display()
+            )
+        });
+    let mut peak = 0;
+    loop {
+        peak = peak.max(rss_kib(child.id(), "VmHWM:"));
+        if let Some(status) = child.try_wait().expect("the import's status") {
+            assert!(status.success(), "the import failed: {status}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (started.elapsed().as_secs_f64(), peak)
+}
+
+/// The same persons as items, sent with `BatchWriteItem` by [`TASKS`] tasks.
+async fn batch_floor(client: &aws_sdk_dynamodb::Client, table: &str, persons: usize) -> f64 {
+    let s = |v: String| AttributeValue::S(v);
+    let items: Vec<WriteRequest> = (0..persons)
+        .map(|i| {
+            let id = 100_001 + i;
+            let item = [
+                ("pk", s("CUSTOMER#14532".into())),
+                ("sk", s(format!("PERSON#{id}"))),
+                ("ID", AttributeValue::N(id.to_string())),
+                ("FirstName", s(format!("First{i}"))),
+                ("LastName", s("Imported".into())),
+                ("Email", s(format!("person{i}@example.org"))),
+                ("City", s("Lyon".into())),
+                ("HomeSiteID", AttributeValue::N((i % 50).to_string())),
+                ("IsActive", AttributeValue::Bool(true)),
+                ("version", AttributeValue::N("1".into())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("put"),
+                )
+                .build()
+        })
+        .collect();
+    let batches: Vec<Vec<WriteRequest>> = items.chunks(25).map(<[_]>::to_vec).collect();
+    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let (client, table, queue) = (client.clone(), table.to_owned(), Arc::clone(&queue));
+        tasks.spawn(async move {
+            loop {
+                let Some(mut batch) = queue.lock().expect("queue").pop() else {
+                    return;
+                };
+                // Unprocessed items are sent again until none is left.
+                while !batch.is_empty() {
+                    let output = client
+                        .batch_write_item()
+                        .request_items(&table, batch)
+                        .send()
+                        .await
+                        .expect("BatchWriteItem");
+                    batch = output
+                        .unprocessed_items
+                        .and_then(|mut left| left.remove(&table))
+                        .unwrap_or_default();
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a floor task");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// How many persons `table` holds for the customer.
+async fn count(client: &aws_sdk_dynamodb::Client, table: &str) -> usize {
+    let mut total = 0;
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", AttributeValue::S("CUSTOMER#14532".into()))
+            .expression_attribute_values(":p", AttributeValue::S("PERSON#".into()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("count");
+        total += page.count() as usize;
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return total,
+        }
+    }
+}
