@@ -92,9 +92,9 @@ fn refusal_timing() {
     use person_patch::auth::Authenticator;
     use std::time::Duration;
 
-    let foreign = {
+    let foreign_hash = |lanes: u32| {
         use argon2::password_hash::{PasswordHasher, SaltString};
-        let params = argon2::Params::new(64 * 1024, 3, 4, None).expect("params");
+        let params = argon2::Params::new(64 * 1024, 3, lanes, None).expect("params");
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -103,17 +103,8 @@ fn refusal_timing() {
             .expect("hash")
             .to_string()
     };
-    let foreign_one_lane = {
-        use argon2::password_hash::{PasswordHasher, SaltString};
-        let params = argon2::Params::new(64 * 1024, 3, 1, None).expect("params");
-        let argon =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        argon
-            .hash_password(b"the real one", &salt)
-            .expect("hash")
-            .to_string()
-    };
+    let foreign = foreign_hash(4);
+    let foreign_one_lane = foreign_hash(1);
     let own = hash_secret("the real one").expect("hash");
     let generated = generate_secret();
     let client = |id: &str, hash: Option<String>, enabled: bool| ApiClient {

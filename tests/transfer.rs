@@ -302,6 +302,20 @@ async fn an_export_imported_into_an_empty_table_exports_the_same_file() {
     );
 }
 
+/// The admin tool's `import` of a Persons v2 file into `table` on DynamoDB Local.
+fn import_file(input: &std::path::Path, table: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_person-patch-admin"))
+        .args(["import", "--customer", "14532", "--dialect", "persons-v2"])
+        .arg(input)
+        .env("PERSONS_TABLE", table)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .output()
+        .expect("the admin tool runs")
+}
+
 #[tokio::test]
 async fn the_command_line_reports_rejected_lines_beside_the_input_and_fails() {
     let env = TestEnv::new().await;
@@ -317,16 +331,7 @@ async fn the_command_line_reports_rejected_lines_beside_the_input_and_fails() {
         ),
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_person-patch-admin"))
-        .args(["import", "--customer", "14532", "--dialect", "persons-v2"])
-        .arg(&input)
-        .env("PERSONS_TABLE", &env.persons_table)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .output()
-        .expect("the admin tool runs");
+    let output = import_file(&input, &env.persons_table);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stdout}");
     assert!(
@@ -345,16 +350,7 @@ async fn the_command_line_reports_rejected_lines_beside_the_input_and_fails() {
     assert_eq!(lines[1]["line"], 3);
     assert!(env.stored(14532, "4000").await.is_some());
     // A table that is not there stops the run at once, with a clear message.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_person-patch-admin"))
-        .args(["import", "--customer", "14532", "--dialect", "persons-v2"])
-        .arg(&input)
-        .env("PERSONS_TABLE", "no-such-table")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .output()
-        .expect("the admin tool runs");
+    let output = import_file(&input, "no-such-table");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-table"));
     let _ = std::fs::remove_dir_all(&dir);

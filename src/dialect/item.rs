@@ -66,13 +66,6 @@ pub fn item_schema(dialect: &Dialect) -> Json {
 
 /// A field's value as stored.
 fn stored_field(kind: Kind, clear: Clear) -> Json {
-    let no_controls = |multiline: bool| {
-        if multiline {
-            "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$"
-        } else {
-            "^[^\\u0000-\\u001F\\u007F]*$"
-        }
-    };
     match kind {
         Kind::Text {
             min,
@@ -82,7 +75,7 @@ fn stored_field(kind: Kind, clear: Clear) -> Json {
             "type": "string",
             "minLength": if clear == Clear::NullOrEmpty { 1 } else { min.max(1) },
             "maxLength": max,
-            "pattern": no_controls(multiline),
+            "pattern": crate::engine::text::control_free_pattern(multiline),
         }),
         Kind::Email { max } => json!({"type": "string", "minLength": 1, "maxLength": max}),
         Kind::Boolean(_) => json!({"type": "boolean"}),

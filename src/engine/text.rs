@@ -10,6 +10,16 @@ pub fn has_forbidden_control(s: &str, multiline: bool) -> bool {
     })
 }
 
+/// A JSON Schema `pattern` admitting exactly the strings [`has_forbidden_control`] lets
+/// through, for the API description and the stored-item schemas.
+pub fn control_free_pattern(multiline: bool) -> &'static str {
+    if multiline {
+        "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$"
+    } else {
+        "^[^\\u0000-\\u001F\\u007F]*$"
+    }
+}
+
 /// The number of Unicode scalar values (what docs/API.md calls characters).
 pub fn char_len(s: &str) -> usize {
     s.chars().count()

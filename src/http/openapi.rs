@@ -18,15 +18,6 @@ use crate::http::handler::MAX_BODY_BYTES;
 use crate::http::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
 use crate::ops::admin::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 
-/// Text without control characters (`multiline`: but for tab, line feed, carriage return).
-fn no_controls(multiline: bool) -> &'static str {
-    if multiline {
-        "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$"
-    } else {
-        "^[^\\u0000-\\u001F\\u007F]*$"
-    }
-}
-
 /// Exactly the real calendar dates 1900-01-01..2099-12-31 (month lengths and leap years), with
 /// an optional `T00:00:00`, or `""`.
 const DATE_PATTERN: &str = concat!(
@@ -48,7 +39,7 @@ fn field_schema(field: &Field, dialect: &Dialect) -> Json {
             "type": "string",
             "minLength": if clearable { 0 } else { min },
             "maxLength": max,
-            "pattern": no_controls(multiline),
+            "pattern": crate::engine::text::control_free_pattern(multiline),
         }),
         Kind::Email { max } => {
             let email = json!({"type": "string", "format": "email", "maxLength": max});
@@ -434,7 +425,7 @@ pub fn document() -> Json {
                         "value": {
                             "type": ["string", "null"],
                             "maxLength": MAX_TEXT_CHARS,
-                            "pattern": no_controls(true),
+                            "pattern": crate::engine::text::control_free_pattern(true),
                             "description": "The value as text, fitting the definition's type: true or false (boolean), an integer, a decimal, YYYY-MM-DD (date), HH:mm (time), one of the options (list), a positive integer id (systemList), any text (text: one line; note: tab, line feed and carriage return allowed). null or \"\" unsets the field."
                         }
                     },
