@@ -29,6 +29,13 @@ const TASKS: usize = 16;
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs benchmarks without it,
+    // and this one needs the release admin tool and minutes: it measures only under
+    // `make bench-import`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("import benchmark: run with `make bench-import`");
+        return;
+    }
     let persons = env_usize("IMPORT_PERSONS", 100_000);
     let floor_persons = env_usize("FLOOR_PERSONS", 20_000).min(persons);
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
