@@ -41,10 +41,7 @@ pub fn map_holding(record: &Record, map: &str) -> MapHolding {
 
 /// The record's version, when it holds a numeric one.
 pub fn version_of(record: &Record) -> Option<u64> {
-    match record.get(VERSION) {
-        Some(Stored::Value(Value::N(n))) => n.parse().ok(),
-        _ => None,
-    }
+    stored_version(record).ok().flatten()
 }
 
 /// The record's version as a conditional write must name it: `Ok(None)` when it has none

@@ -95,7 +95,8 @@ impl StoreUse {
         self.throttled |= other.throttled;
     }
 
-    fn took(took: Duration, error: Option<&StoreError>) -> StoreUse {
+    /// A call that took `took`, and failed with `error` if it did.
+    pub fn took(took: Duration, error: Option<&StoreError>) -> StoreUse {
         StoreUse {
             time: Some(took),
             throttled: error == Some(&StoreError::Throttled),

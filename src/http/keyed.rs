@@ -20,7 +20,9 @@ use crate::http::headers::body_bytes;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::problem::{ApiError, RequestMeta};
 use crate::store::idempotency::RecordKey;
-use crate::store::{Claim, ClaimRequest, PersonStore, RecordedUpdateError, StoreError, Updated};
+use crate::store::{
+    Claim, ClaimRequest, PersonStore, RecordedUpdate, RecordedUpdateError, Updated,
+};
 
 /// Where a keyed request records its answer.
 pub(super) struct Recording {
@@ -173,25 +175,24 @@ pub(super) async fn update<S: PersonStore, D: ClientLookup>(
             Ok(attempt) => attempt,
             Err(error) => return (Err(error), store),
         };
+        let answer = idempotency::recorded(&attempt.response);
         let started = Instant::now();
         let applied = prepared
             .deadline
-            .run(app.store.update_recorded(
-                &key,
-                attempt.plan,
-                attempt.version,
-                &recording.record,
-                &recording.claim_id,
-                &idempotency::recorded(&attempt.response),
-            ))
+            .run(app.store.update_recorded(RecordedUpdate {
+                key: &key,
+                plan: attempt.plan,
+                expected_version: attempt.version,
+                record: &recording.record,
+                claim_id: &recording.claim_id,
+                answer: &answer,
+            }))
             .await;
-        store.add(StoreUse {
-            time: Some(started.elapsed()),
-            throttled: matches!(
-                applied,
-                Ok(Err(RecordedUpdateError::Store(StoreError::Throttled)))
-            ),
-        });
+        let failure = match &applied {
+            Ok(Err(RecordedUpdateError::Store(error))) => Some(error),
+            _ => None,
+        };
+        store.add(StoreUse::took(started.elapsed(), failure));
         match applied {
             Err(Expired) => return (Err(past_deadline(prepared.dialect, "update")), store),
             Ok(Ok(())) => return (Ok(attempt.response), store),

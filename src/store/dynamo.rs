@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::Client;
 use super::definitions::DefinitionsCache;
 use super::idempotency::{RecordKey, RecordedAnswer};
 use super::{
-    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdateError, Returning, StoreError,
-    Updated,
+    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdate, RecordedUpdateError, Returning,
+    StoreError, Updated,
 };
 use crate::engine::record::Record;
 use crate::engine::{Definitions, UpdatePlan};
@@ -68,16 +68,7 @@ impl PersonStore for DynamoPersonStore {
         self.read(key).await
     }
 
-    async fn update_recorded(
-        &self,
-        key: &PersonKey,
-        plan: &UpdatePlan,
-        expected_version: Option<u64>,
-        record: &RecordKey,
-        claim_id: &str,
-        answer: &RecordedAnswer,
-    ) -> Result<(), RecordedUpdateError> {
-        self.update_and_record(key, plan, expected_version, record, claim_id, answer)
-            .await
+    async fn update_recorded(&self, update: RecordedUpdate<'_>) -> Result<(), RecordedUpdateError> {
+        self.update_and_record(update).await
     }
 }

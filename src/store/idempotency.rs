@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use super::dynamo::DynamoPersonStore;
 use super::item::{expression_maps, Item};
 use super::sdk::{classify_other, describe_sdk_error, ITEM_TOO_LARGE};
-use super::{Claim, ClaimRequest, PersonKey, RecordedUpdateError, StoreError};
+use super::{Claim, ClaimRequest, PersonKey, RecordedUpdate, RecordedUpdateError, StoreError};
 use crate::engine::UpdatePlan;
 use crate::table::idempotency::{
     BODY, CLAIM, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL, RELEASED, RUNNING, STATE, STATUS,
@@ -152,24 +152,28 @@ impl DynamoPersonStore {
         }
     }
 
-    /// Applies `plan` if the person is still at `expected_version`, and records `answer`,
-    /// in one transaction.
-    #[allow(clippy::too_many_arguments)]
+    /// Applies the update if the person is still at the version read, and records the
+    /// answer, in one transaction.
     pub(super) async fn update_and_record(
         &self,
-        key: &PersonKey,
-        plan: &UpdatePlan,
-        expected_version: Option<u64>,
-        record: &RecordKey,
-        claim_id: &str,
-        answer: &RecordedAnswer,
+        update: RecordedUpdate<'_>,
     ) -> Result<(), RecordedUpdateError> {
-        let person = versioned_update(&self.table, key, plan, expected_version)?;
-        let finish = finish_update(&self.table, record, claim_id, Some(answer))
-            .build()
-            .map_err(|_| {
-                RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into()))
-            })?;
+        let person = versioned_update(
+            &self.table,
+            update.key,
+            update.plan,
+            update.expected_version,
+        )?;
+        let finish = finish_update(
+            &self.table,
+            update.record,
+            update.claim_id,
+            Some(update.answer),
+        )
+        .build()
+        .map_err(|_| {
+            RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into()))
+        })?;
         let result = self
             .client
             .transact_write_items()

@@ -11,8 +11,8 @@ use crate::engine::record::{Record, Stored};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
 use crate::store::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdateError, Returning, StoreError,
-    Updated,
+    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdate, RecordedUpdateError, Returning,
+    StoreError, Updated,
 };
 use crate::table::CustomerId;
 
@@ -167,19 +167,11 @@ impl PersonStore for MemoryStore {
             }))
     }
 
-    async fn update_recorded(
-        &self,
-        key: &PersonKey,
-        _plan: &UpdatePlan,
-        expected_version: Option<u64>,
-        record: &RecordKey,
-        claim_id: &str,
-        answer: &RecordedAnswer,
-    ) -> Result<(), RecordedUpdateError> {
-        let precondition = Precondition::VersionIn(expected_version.into_iter().collect());
-        match self.update(key, &precondition) {
+    async fn update_recorded(&self, update: RecordedUpdate<'_>) -> Result<(), RecordedUpdateError> {
+        let precondition = Precondition::VersionIn(update.expected_version.into_iter().collect());
+        match self.update(update.key, &precondition) {
             Ok(_) => self
-                .finish(record, claim_id, Some(answer))
+                .finish(update.record, update.claim_id, Some(update.answer))
                 .await
                 .map_err(RecordedUpdateError::Store),
             Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => {

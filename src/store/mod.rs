@@ -103,6 +103,19 @@ pub struct ClaimRequest<'a> {
     pub now: SystemTime,
 }
 
+/// An update to carry out with the answer it gives, under a claimed idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedUpdate<'a> {
+    pub key: &'a PersonKey,
+    pub plan: &'a UpdatePlan,
+    /// The version the person was read at (`None`: it had none).
+    pub expected_version: Option<u64>,
+    pub record: &'a RecordKey,
+    /// The claim: only its claimant records the answer.
+    pub claim_id: &'a str,
+    pub answer: &'a RecordedAnswer,
+}
+
 /// Why an update recorded with its idempotency key did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordedUpdateError {
@@ -150,16 +163,10 @@ pub trait PersonStore: Send + Sync {
         key: &PersonKey,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
-    /// Applies `plan` if the person is still at `expected_version` (`None`: has none), and
-    /// records `answer` under the claimed key, in one transaction.
-    #[allow(clippy::too_many_arguments)]
+    /// Applies the update if the person is still at the version read, and records the answer
+    /// under the claimed key, in one transaction.
     fn update_recorded(
         &self,
-        key: &PersonKey,
-        plan: &UpdatePlan,
-        expected_version: Option<u64>,
-        record: &RecordKey,
-        claim_id: &str,
-        answer: &RecordedAnswer,
+        update: RecordedUpdate<'_>,
     ) -> impl Future<Output = Result<(), RecordedUpdateError>> + Send;
 }
