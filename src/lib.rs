@@ -9,8 +9,8 @@
 //!   clients table ([`auth::clients`]).
 //! - [`dialect`]: which API is spoken (Contacts v1, Persons v2), as field tables.
 //! - [`engine`]: field tables → a validated patch → one DynamoDB update, pure.
-//! - [`store`]: the persons table (one conditional `UpdateItem`, or a transaction with an
-//!   idempotency record), the SDK's settings ([`store::sdk`]), in-memory stand-ins ([`store::memory`]).
+//! - [`store`]: the persons table (one conditional `UpdateItem`; idempotency records beside
+//!   the persons), the SDK's settings ([`store::sdk`]), in-memory stand-ins ([`store::memory`]).
 //! - [`events`]: the `person-events` function: the table's stream → `PersonUpdated` events.
 //! - [`ops`]: configuration, logs and metrics, the admin tool.
 //! - [`table`]: the persons table's layout: key formats and the attributes the function owns.

@@ -123,6 +123,20 @@ pub fn timestamp(at: OffsetDateTime) -> String {
     )
 }
 
+/// Whether `text` has the shape [`timestamp`] writes (so its text order is time order).
+pub fn is_timestamp(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 24
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            19 => *b == b'.',
+            23 => *b == b'Z',
+            _ => b.is_ascii_digit(),
+        })
+}
+
 /// A custom field definition's attributes.
 pub mod definition {
     /// The field's type name (`text`, `list`, `boolean`, …).
@@ -143,6 +157,12 @@ pub mod idempotency {
     pub const CLAIM: &str = "claimId";
     /// Epoch seconds until which a running claim blocks the key.
     pub const LOCKED_UNTIL: &str = "lockedUntil";
+    /// The write id the person's update under this key stamps (its `lastWriteId`): the first
+    /// claimant's id, kept by a claimant that takes over an abandoned claim, so that either
+    /// can recognise the other's write. Removed when the key is released.
+    pub const WRITE_ID: &str = "writeId";
+    /// Epoch milliseconds of the claim that drew [`WRITE_ID`]: no write of it can be older.
+    pub const CLAIMED_AT: &str = "claimedAt";
     /// The recorded answer: status, replayed headers, body.
     pub const STATUS: &str = "answerStatus";
     pub const HEADERS: &str = "answerHeaders";
@@ -171,6 +191,20 @@ mod tests {
         assert_eq!(idempotency_key("ab"), "IDEMPOTENCY#ab");
         assert!(idempotency_key("ab").starts_with(idempotency_key_prefix()));
         assert!(definition_key(7).starts_with(definition_key_prefix()));
+    }
+
+    #[test]
+    fn timestamp_shape() {
+        let at = time::macros::datetime!(2026-11-23 10:00:00.123 UTC);
+        assert!(is_timestamp(&timestamp(at)));
+        for not in [
+            "",
+            "2026-11-23T10:00:00Z",
+            "2026-11-23 10:00:00.123Z",
+            "2026-11-23T10:00:00.1234",
+        ] {
+            assert!(!is_timestamp(not), "{not}");
+        }
     }
 
     #[test]

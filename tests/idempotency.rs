@@ -2,7 +2,9 @@
 //! request with a key is carried out and its answer recorded with the update; the same request
 //! again replays that answer and writes nothing; another request with the key is a 422; the same
 //! request while the first runs is a 409; keys are scoped to the principal; a failure worth
-//! retrying releases the key; a crashed claimant's lock lapses.
+//! retrying releases the key; a claim whose request never finished is settled by the retry
+//! that takes it over, from the write id the person carries (faults injected between the
+//! function and DynamoDB Local, before and after DynamoDB committed).
 
 mod support;
 
@@ -112,7 +114,7 @@ async fn the_v2_record_answered_is_the_stored_one() {
         |reply: &Reply| -> Json { serde_json::from_str(reply.body.as_deref().unwrap()).unwrap() };
     assert_eq!(plain.status, 200);
     assert_eq!(keyed_reply.status, 200);
-    // The keyed answer is worked out before the transaction; it must equal what ALL_NEW gives.
+    // The keyed answer is what the update's ALL_NEW gave, as for a plain request.
     assert_eq!(body(&keyed_reply), body(&plain));
     assert_eq!(keyed_reply.header("etag"), Some("\"3\""));
     let again = env
@@ -247,9 +249,9 @@ async fn malformed_keys_are_400_naming_the_header() {
 #[tokio::test]
 async fn concurrent_first_requests_carry_it_out_once() {
     let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
-    // The first request's transaction is slow; the second arrives meanwhile.
+    // The first request's update is slow; the second arrives meanwhile.
     proxy.inject(
-        "TransactWriteItems",
+        "UpdateItem:person",
         Fault::DelayRequest(Duration::from_millis(800)),
         Some(1),
     );
@@ -272,13 +274,13 @@ async fn concurrent_first_requests_carry_it_out_once() {
     let c = env.send(&event).await;
     assert_eq!(c.status, 204);
     assert_eq!(c.header("idempotent-replayed"), Some("true"));
-    assert_eq!(proxy.seen("TransactWriteItems"), 1);
+    assert_eq!(proxy.seen("UpdateItem:person"), 1);
 }
 
 #[tokio::test]
-async fn a_committed_transaction_whose_reply_was_lost_is_recorded_once() {
+async fn a_committed_update_whose_reply_was_lost_is_recorded_once() {
     let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
-    proxy.inject("TransactWriteItems", Fault::LoseReply, Some(1));
+    proxy.inject("UpdateItem:person", Fault::LoseReply, Some(1));
     let event = keyed(v1(json!({"position": "lost reply"})), "lost");
     let reply = env.send(&event).await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
@@ -287,6 +289,7 @@ async fn a_committed_transaction_whose_reply_was_lost_is_recorded_once() {
     let again = env.send(&event).await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.header("etag"), Some("\"2\""));
+    assert_eq!(proxy.seen("UpdateItem:person"), 2);
 }
 
 #[tokio::test]
@@ -297,52 +300,28 @@ async fn a_failure_worth_retrying_releases_the_key() {
         ..SdkSettings::default()
     };
     let (env, proxy) = TestEnv::with_faults(fast).await;
-    proxy.inject("TransactWriteItems", Fault::Throttle, None);
+    proxy.inject("UpdateItem:person", Fault::Throttle, None);
     let event = keyed(v1(json!({"position": "after 503"})), "retry-me");
     let reply = env.send(&event).await;
     assert_eq!(reply.status, 503, "{:?}", reply.body);
     assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
-    proxy.inject("TransactWriteItems", Fault::Pass, None);
+    assert_eq!(text(&records(&env).await[0], "state"), Some("released"));
+    proxy.inject("UpdateItem:person", Fault::Pass, None);
     let reply = env.send(&event).await;
     assert_eq!(reply.status, 204, "the key was released: {:?}", reply.body);
     assert_eq!(reply.header("idempotent-replayed"), None);
     assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
 }
 
-#[tokio::test]
-async fn a_claim_left_by_a_crashed_invocation_lapses() {
-    // The invocation runs out of time while its transaction hangs (nothing is written) and
-    // cannot release its claim: as if it had crashed.
-    let patient = SdkSettings {
-        attempt_timeout: Duration::from_secs(20),
-        operation_timeout: Duration::from_secs(30),
-        ..SdkSettings::default()
-    };
-    let (env, proxy) = TestEnv::with_faults(patient).await;
-    proxy.inject("TransactWriteItems", Fault::Hang, None);
-    let event = keyed(v1(json!({"position": "after a crash"})), "crash");
-    let mut context = Context::default();
-    context.deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        + 2000;
-    let reply = env.send_with_context(&event, context).await;
-    assert_eq!(reply.status, 503, "{:?}", reply.body);
-    proxy.inject("TransactWriteItems", Fault::Pass, None);
-
-    // Within the lock, the same request is told to wait.
-    let reply = env.send(&event).await;
-    assert_eq!(reply.status, 409, "{:?}", reply.body);
-    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
-
-    // Once the lock has lapsed (moved into the past here), the request is carried out.
+/// The record of `key` (sent by the demo client) as a crashed claimant leaves it once its
+/// lock has lapsed: the lock is moved into the past.
+async fn lapse_lock(env: &TestEnv, key: &str) {
     let record = person_patch::http::idempotency::record_key(
         person_patch::table::CustomerId(14532),
         "beqa4api",
         &person_patch::http::idempotency::parse_key(&{
             let mut h = lambda_http::http::HeaderMap::new();
-            h.insert("idempotency-key", "\"crash\"".parse().unwrap());
+            h.insert("idempotency-key", format!("\"{key}\"").parse().unwrap());
             h
         })
         .unwrap()
@@ -354,17 +333,124 @@ async fn a_claim_left_by_a_crashed_invocation_lapses() {
         .key("pk", AttributeValue::S(record.partition_key.clone()))
         .key("sk", AttributeValue::S(record.sort_key.clone()))
         .update_expression("SET lockedUntil = :past")
+        .condition_expression("#state = :running")
+        .expression_attribute_names("#state", "state")
         .expression_attribute_values(":past", AttributeValue::N((now_seconds() - 1).to_string()))
+        .expression_attribute_values(":running", AttributeValue::S("running".into()))
         .send()
         .await
-        .expect("age the lock");
+        .expect("age the lock of a running claim");
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// A context whose deadline is `millis` away.
+fn deadline_in(millis: u64) -> Context {
+    let mut context = Context::default();
+    context.deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + millis;
+    context
+}
+
+#[tokio::test]
+async fn a_claim_left_before_its_write_is_carried_out_by_the_retry_that_takes_it_over() {
+    // The invocation runs out of time while its update hangs (nothing is written) and cannot
+    // release its claim: as if it had crashed.
+    let patient = SdkSettings {
+        attempt_timeout: Duration::from_secs(20),
+        operation_timeout: Duration::from_secs(30),
+        ..SdkSettings::default()
+    };
+    let (env, proxy) = TestEnv::with_faults(patient).await;
+    proxy.inject("UpdateItem:person", Fault::Hang, None);
+    let event = keyed(v1(json!({"position": "after a crash"})), "crash");
+    let reply = env.send_with_context(&event, deadline_in(2000)).await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    proxy.inject("UpdateItem:person", Fault::Pass, None);
+
+    // Within the lock, the same request is told to wait.
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 409, "{:?}", reply.body);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("1"));
+
+    // Once the lock has lapsed, the person shows the write never happened (not written
+    // since the claim): the request is carried out.
+    lapse_lock(&env, "crash").await;
     let reply = env.send(&event).await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(reply.header("idempotent-replayed"), None);
     assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
     assert_eq!(
         env.send(&event).await.header("idempotent-replayed"),
         Some("true")
     );
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_never_recorded_is_replayed_from_the_person() {
+    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+    // The claim passes; every attempt to record the answer fails, after DynamoDB committed
+    // the update.
+    proxy.inject_after("UpdateItem:record", 1, Fault::ServerError, None);
+    let event = keyed(v2(json!({"FirstName": "Unrecorded"})), "unrecorded");
+    let first = env.send(&event).await;
+    assert_eq!(
+        first.status, 200,
+        "its own write is a success: {:?}",
+        first.body
+    );
+    assert_eq!(first.header("etag"), Some("\"2\""));
+    assert_eq!(text(&records(&env).await[0], "state"), Some("running"));
+    proxy.inject("UpdateItem:record", Fault::Pass, None);
+
+    assert_eq!(env.send(&event).await.status, 409);
+    lapse_lock(&env, "unrecorded").await;
+    let again = env.send(&event).await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("etag"), Some("\"2\""));
+    assert_eq!(again.body, first.body);
+    assert_eq!(n(&env.demo_v2().await, "version").as_deref(), Some("2"));
+    assert_eq!(text(&records(&env).await[0], "state"), Some("done"));
+    // From now on, the recorded answer.
+    let later = env.send(&event).await;
+    assert_eq!(later.body, first.body);
+    assert_eq!(later.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
+async fn an_unrecorded_write_written_over_since_is_an_unknown_outcome_never_applied_again() {
+    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+    proxy.inject_after("UpdateItem:record", 1, Fault::ServerError, None);
+    let event = keyed(v1(json!({"position": "written over"})), "written-over");
+    assert_eq!(env.send(&event).await.status, 204);
+    proxy.inject("UpdateItem:record", Fault::Pass, None);
+    // Another writer changes the person before the retry.
+    let other = env.send(&v1(json!({"department": "Other"}))).await;
+    assert_eq!(other.status, 204);
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("3"));
+
+    lapse_lock(&env, "written-over").await;
+    let retry = env.send(&event).await;
+    assert_eq!(retry.status, 409, "{:?}", retry.body);
+    assert_eq!(
+        retry.problem()["type"],
+        "urn:person-patch:problem:idempotency-outcome-unknown"
+    );
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("3"));
+    // The answer is recorded: the key stays spent.
+    let again = env.send(&event).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("3"));
 }
 
 #[tokio::test]
@@ -386,25 +472,49 @@ async fn custom_fields_on_a_legacy_record_with_a_key() {
 }
 
 #[tokio::test]
-async fn a_transaction_that_committed_while_every_reply_was_lost_is_never_applied_twice() {
+async fn an_update_that_committed_while_every_reply_was_lost_is_never_applied_twice() {
     let fast = SdkSettings {
         attempt_timeout: Duration::from_millis(300),
         operation_timeout: Duration::from_millis(1200),
         ..SdkSettings::default()
     };
     let (env, proxy) = TestEnv::with_faults(fast).await;
-    // The transaction commits; neither its reply nor any retry's reaches the function.
-    proxy.inject("TransactWriteItems", Fault::LoseReply, None);
+    // The update commits; neither its reply nor any retry's reaches the function. The person
+    // then carries the request's write id: the function reads it and answers the success.
+    proxy.inject("UpdateItem:person", Fault::LoseReply, None);
     let event = keyed(v1(json!({"position": "committed, unheard"})), "unheard");
     let reply = env.send(&event).await;
-    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(reply.header("etag"), Some("\"2\""));
     assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
-    // The 503 did not release the key over the finished record: the retry is a replay.
-    proxy.inject("TransactWriteItems", Fault::Pass, None);
+    assert!(proxy.seen("UpdateItem:person") >= 2);
+    proxy.inject("UpdateItem:person", Fault::Pass, None);
     let again = env.send(&event).await;
     assert_eq!(again.status, 204, "{:?}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.header("etag"), Some("\"2\""));
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn an_update_of_unknown_fate_leaves_the_claim_for_the_retry_to_settle() {
+    let fast = SdkSettings {
+        attempt_timeout: Duration::from_millis(300),
+        operation_timeout: Duration::from_millis(1200),
+        ..SdkSettings::default()
+    };
+    let (env, proxy) = TestEnv::with_faults(fast).await;
+    // Every sending fails with a server error: nothing is written, but a server error does
+    // not say so, so the key is not released.
+    proxy.inject("UpdateItem:person", Fault::ServerError, None);
+    let event = keyed(v1(json!({"position": "unknown fate"})), "fate");
+    assert_eq!(env.send(&event).await.status, 503);
+    assert_eq!(text(&records(&env).await[0], "state"), Some("running"));
+    proxy.inject("UpdateItem:person", Fault::Pass, None);
+    assert_eq!(env.send(&event).await.status, 409);
+    lapse_lock(&env, "fate").await;
+    let reply = env.send(&event).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
     assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
 }
 

@@ -104,12 +104,13 @@ impl StoreUse {
     }
 }
 
-/// How a step that reaches the store ended: its answer, the fields it changed (for the log)
-/// and what it spent in the store.
+/// How a step that reaches the store ended: its answer, the fields it changed (for the log),
+/// what it spent in the store, and what became of its update.
 pub(super) struct Executed {
     pub result: Result<Response<Body>, ApiError>,
     pub fields: Vec<String>,
     pub store: StoreUse,
+    pub write: Write,
 }
 
 impl Executed {
@@ -118,6 +119,40 @@ impl Executed {
             result: Err(error),
             fields: Vec::new(),
             store,
+            write: Write::NotSent,
+        }
+    }
+}
+
+/// What became of a request's update, as far as the function can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Write {
+    /// None was sent: the request was answered before it.
+    NotSent,
+    /// DynamoDB answered it: applied, or refused with nothing written.
+    Answered,
+    /// Throttled at its last attempt: not applied, unless an earlier attempt was (the person
+    /// then carries its write id).
+    Throttled,
+    /// Perhaps applied (no reply, an unreadable one, a server error, the deadline), and perhaps
+    /// still to be applied by a sending in flight.
+    Unknown,
+}
+
+impl Write {
+    fn of<T>(outcome: &Result<Result<T, StoreError>, Expired>) -> Write {
+        match outcome {
+            Ok(Ok(_))
+            | Ok(Err(
+                StoreError::NotFound
+                | StoreError::VersionMismatch { .. }
+                | StoreError::RecordTooLarge
+                | StoreError::ForeignType(_),
+            )) => Write::Answered,
+            Ok(Err(StoreError::Throttled)) => Write::Throttled,
+            Ok(Err(StoreError::Unavailable(_) | StoreError::Failed(_))) | Err(Expired) => {
+                Write::Unknown
+            }
         }
     }
 }
@@ -278,7 +313,12 @@ async fn serve<S: PersonStore, D: ClientLookup>(
         let key = idempotency::parse_key(request.headers())
             .map_err(|why| ApiError::BadRequest(why.into()))?;
         let executed = match key {
-            None => execute(app, request, &prepared, None).await,
+            None => {
+                // The write id is the same for every attempt the SDK makes of this update,
+                // and new for every request.
+                let write_id = uuid::Uuid::new_v4().simple().to_string();
+                execute(app, request, &prepared, &write_id).await
+            }
             Some(key) => {
                 log.idempotency_key = Some(key.log_hash());
                 let (executed, outcome) = keyed::serve(app, request, &prepared, &key, meta).await;
@@ -345,13 +385,12 @@ fn target(request: &Request, route: &Route) -> Result<(PersonId, Precondition), 
     Ok((person, precondition))
 }
 
-/// Steps 6–9: media type, size, JSON, field rules, and the update (recorded with its answer
-/// under an idempotency key when there is one).
+/// Steps 6–9: media type, size, JSON, field rules, and the update, stamped with `write_id`.
 pub(super) async fn execute<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
-    recording: Option<&keyed::Recording>,
+    write_id: &str,
 ) -> Executed {
     let now = (app.clock)();
     let (patch, mut store) = match read_patch(app, request, prepared, now).await {
@@ -359,24 +398,20 @@ pub(super) async fn execute<S: PersonStore, D: ClientLookup>(
         (Err(error), store) => return Executed::refused(error, store),
     };
     let fields = patch.touched_attributes().collect();
-    // 9. Store. The write id is the same for every attempt the SDK makes of this update, and
-    // new for every request.
+    // 9. Store.
     let updated_at = table::timestamp(now);
-    let write_id = uuid::Uuid::new_v4().simple().to_string();
     let stamp = Stamp {
         updated_at: &updated_at,
         updated_by: &prepared.principal.id,
-        write_id: &write_id,
+        write_id,
     };
-    let (result, used) = match recording {
-        Some(recording) => keyed::update(app, prepared, recording, &patch, &stamp).await,
-        None => update(app, prepared, &patch, &stamp).await,
-    };
+    let (result, used, write) = update(app, prepared, &patch, &stamp).await;
     store.add(used);
     Executed {
         result,
         fields,
         store,
+        write,
     }
 }
 
@@ -436,28 +471,29 @@ fn read_body(request: &Request) -> Result<&[u8], ApiError> {
     Ok(body)
 }
 
-/// Step 9 without a key: one conditional `UpdateItem`.
+/// Step 9: one conditional `UpdateItem`.
 async fn update<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
     patch: &Patch,
     stamp: &Stamp<'_>,
-) -> (Result<Response<Body>, ApiError>, StoreUse) {
+) -> (Result<Response<Body>, ApiError>, StoreUse, Write) {
     let plan = build_update(patch, stamp, &prepared.precondition);
     let key = prepared.person_key();
     let returning = match prepared.dialect.success {
         Success::NoContent => Returning::Changes,
         Success::Record => Returning::Record,
     };
-    let (updated, store) = call(
-        prepared,
-        "update",
-        app.store.update_person(&key, plan, returning),
-    )
-    .await;
+    let started = Instant::now();
+    let outcome = prepared
+        .deadline
+        .run(app.store.update_person(&key, plan, returning))
+        .await;
+    let write = Write::of(&outcome);
+    let (updated, store) = settle(prepared, "update", outcome, started.elapsed());
     let response =
         updated.map(|updated| success_response(prepared.dialect, prepared.person, &updated));
-    (response, store)
+    (response, store, write)
 }
 
 /// One persons-table call under the request's deadline, timed, its failure turned into the
@@ -469,7 +505,16 @@ pub(super) async fn call<T>(
 ) -> (Result<T, ApiError>, StoreUse) {
     let started = Instant::now();
     let outcome = prepared.deadline.run(store_call).await;
-    let took = started.elapsed();
+    settle(prepared, during, outcome, started.elapsed())
+}
+
+/// A call's outcome as the answer it calls for, and what it spent.
+fn settle<T>(
+    prepared: &Prepared,
+    during: &'static str,
+    outcome: Result<Result<T, StoreError>, Expired>,
+    took: Duration,
+) -> (Result<T, ApiError>, StoreUse) {
     match outcome {
         Err(Expired) => (
             Err(past_deadline(prepared.dialect, during)),

@@ -2,12 +2,15 @@
 //! a retried PATCH answer what the first one answered, without writing again.
 //!
 //! A key is scoped to the customer and the authenticated principal. Its record lives in the
-//! persons table beside the customer's persons (see [`crate::table`]), so the person's update and the record of its answer are written by one `TransactWriteItems`.
-//! The record's life: claimed (`running`, locked for [`crate::store::idempotency::LOCK`]) before the request is carried
-//! out; `done` with the answer, written in the same transaction as the update (or alone, for a
-//! recorded refusal); `released` when the request failed in a way worth retrying (5xx, 503).
-//! It expires through the table's TTL attribute after [`crate::store::idempotency::RETENTION`]; a record past its
-//! expiry is treated as absent before DynamoDB deletes it.
+//! persons table beside the customer's persons (see [`crate::table`]). The record's life:
+//! claimed (`running`, locked for [`crate::store::idempotency::LOCK`]) before the request is
+//! carried out, handing out the write id the person's update stamps; `done` with the answer
+//! once the update (or a refusal the request will always get) is known; `released` when the
+//! request failed without writing, in a way worth retrying (5xx, 503). A claim whose request
+//! never finished is settled by the request that takes it over (see [`crate::http::keyed`]).
+//! It expires through the table's TTL attribute after
+//! [`crate::store::idempotency::RETENTION`]; a record past its expiry is treated as absent
+//! before DynamoDB deletes it.
 
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};

@@ -1,41 +1,48 @@
-//! Steps 6–9 under an `Idempotency-Key` (docs/API.md §7a): claim the key (the person is read
-//! beside the claim), answer as the key was used before, or carry the request out and record
-//! its answer: a success with its update, in one transaction; a refusal it will always get
-//! after it; a failure worth retrying releases the key.
+//! Steps 6–9 under an `Idempotency-Key` (docs/API.md §7a): claim the key, answer as the key
+//! was used before, or carry the request out with the plain path's one update, stamped with
+//! the claim's write id, and record its answer. Nothing is conditioned on a version read
+//! before, so a busy person costs a keyed request no more than a plain one.
+//!
+//! What a claimant did that never recorded its answer (it crashed, or lost every reply) is
+//! told by its write id: the person carries it while that write is the last. A claimant that
+//! takes the claim over keeps the write id, and settles the earlier write before anything else.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use lambda_http::http::{header, HeaderValue};
 use lambda_http::{Body, Request, Response};
+use time::OffsetDateTime;
 
 use crate::auth::clients::ClientLookup;
-use crate::engine::expression::apply_patch;
-use crate::engine::record::{stored_version, Record};
-use crate::engine::{build_update, Patch, Precondition, Stamp, UpdatePlan};
-use crate::http::deadline::Expired;
+use crate::engine::record::{version_of, Record, Stored};
+use crate::engine::Value;
 use crate::http::handler::{
-    call, execute, past_deadline, store_error, success_response, App, Executed, Prepared, StoreUse,
+    call, execute, success_response, App, Executed, Prepared, StoreUse, Write,
 };
 use crate::http::headers::body_bytes;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::problem::{ApiError, RequestMeta};
-use crate::store::idempotency::RecordKey;
-use crate::store::{
-    Claim, ClaimRequest, PersonStore, RecordedUpdate, RecordedUpdateError, Updated,
-};
+use crate::store::idempotency::{RecordKey, RecordedAnswer};
+use crate::store::{Claim, ClaimRequest, KeyedWrite, PersonStore, Updated};
+use crate::table::{self, person};
 
-/// Where a keyed request records its answer.
-pub(super) struct Recording {
+/// Where a keyed request records its answer, and the write it makes.
+struct Recording {
     record: RecordKey,
     claim_id: String,
-    /// The person as read beside the claim (the two calls are independent, so they run
-    /// together); `None` when that read failed and the update must read again.
-    prefetched: Option<Option<Record>>,
+    write: KeyedWrite,
 }
 
-/// How many times a keyed update reads again when the person changed between its read and
-/// its transaction.
-const RECORDED_UPDATE_ATTEMPTS: usize = 3;
+impl Recording {
+    /// Whether the claim was taken over from a claimant that never finished it.
+    fn took_over(&self) -> bool {
+        self.write.write_id != self.claim_id
+    }
+}
+
+/// How far clocks of the function's containers may disagree: a person last written this long
+/// before a claim may still have been written after it.
+const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 
 /// A keyed request: what it came to, and what became of the key (for the log).
 pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
@@ -46,45 +53,60 @@ pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
     meta: &RequestMeta,
 ) -> (Executed, &'static str) {
     let (claimed, store) = claim(app, request, prepared, key).await;
-    let (claim, recording) = match claimed {
+    let (claim, record, claim_id) = match claimed {
         Ok(claimed) => claimed,
         Err(error) => return (Executed::refused(error, store), ""),
     };
-    let answered = |result, outcome| {
+    let answered = |result, store, outcome| {
         let executed = Executed {
             result,
             fields: Vec::new(),
             store,
+            write: Write::NotSent,
         };
         (executed, outcome)
     };
-    match claim {
-        Claim::Replay(answer) => answered(Ok(idempotency::replay(&answer)), "replayed"),
-        Claim::Reused => answered(Err(ApiError::IdempotencyKeyReused), "reused"),
-        Claim::InFlight { retry_after } => answered(
-            Err(ApiError::IdempotencyKeyInFlight {
+    let write = match claim {
+        Claim::Replay(answer) => {
+            return answered(Ok(idempotency::replay(&answer)), store, "replayed")
+        }
+        Claim::Reused => return answered(Err(ApiError::IdempotencyKeyReused), store, "reused"),
+        Claim::InFlight { retry_after } => {
+            let error = ApiError::IdempotencyKeyInFlight {
                 retry_after_seconds: retry_after.as_secs().max(1),
-            }),
-            "in-flight",
-        ),
-        Claim::Claimed => {
-            let mut executed = execute(app, request, prepared, Some(&recording)).await;
-            if let Err(error) = &executed.result {
-                finish(app, prepared, &recording, error, meta).await;
-            }
-            executed.store.add(store);
-            (executed, "first")
+            };
+            return answered(Err(error), store, "in-flight");
+        }
+        Claim::Claimed(write) => write,
+    };
+    let recording = Recording {
+        record,
+        claim_id,
+        write,
+    };
+    if recording.took_over() {
+        let (settled, used) = settle_abandoned(app, prepared, &recording, meta).await;
+        let mut store = store;
+        store.add(used);
+        if let Some((result, outcome)) = settled {
+            return answered(result, store, outcome);
         }
     }
+    let mut executed = execute(app, request, prepared, &recording.write.write_id).await;
+    executed.store.add(store);
+    (
+        conclude(app, prepared, &recording, executed, meta).await,
+        "first",
+    )
 }
 
-/// Claims the key, reading the person beside the claim (one round trip for both).
+/// Claims the key.
 async fn claim<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
     key: &IdempotencyKey,
-) -> (Result<(Claim, Recording), ApiError>, StoreUse) {
+) -> (Result<(Claim, RecordKey, String), ApiError>, StoreUse) {
     let record = idempotency::record_key(prepared.customer, &prepared.principal.id, key);
     let if_match: Vec<&[u8]> = request
         .headers()
@@ -99,160 +121,243 @@ async fn claim<S: PersonStore, D: ClientLookup>(
         body_bytes(request),
     );
     let claim_id = uuid::Uuid::new_v4().simple().to_string();
-    let person = prepared.person_key();
     let claiming = app.store.claim(ClaimRequest {
         record: &record,
         fingerprint: &fingerprint,
         claim_id: &claim_id,
         now: SystemTime::now(),
     });
-    let ((claimed, store), prefetched) = tokio::join!(
-        call(prepared, "claim", claiming),
-        prepared.deadline.run(app.store.read_person(&person)),
-    );
-    let recording = Recording {
-        record,
-        claim_id,
-        prefetched: match prefetched {
-            Ok(Ok(person)) => Some(person),
-            _ => None,
-        },
-    };
-    (claimed.map(|claim| (claim, recording)), store)
+    let (claimed, store) = call(prepared, "claim", claiming).await;
+    (claimed.map(|claim| (claim, record, claim_id)), store)
 }
 
-/// After a refusal or a failure: records a refusal the request will always get, releases the
-/// key after a failure worth retrying (best effort: an unfinished claim lapses with its lock).
-async fn finish<S: PersonStore, D: ClientLookup>(
+/// A claim taken over from a claimant that never finished: its write, when the person shows
+/// it was applied, is answered (and recorded) as the success it was; when the person shows it
+/// was not, the request goes on (`None`); otherwise the outcome is unknown, and that is the
+/// answer. A failed read leaves the claim for a later retry to settle.
+async fn settle_abandoned<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
     recording: &Recording,
-    error: &ApiError,
     meta: &RequestMeta,
+) -> (
+    Option<(Result<Response<Body>, ApiError>, &'static str)>,
+    StoreUse,
 ) {
-    let response = error.to_response(prepared.dialect.problems, meta);
-    let answer = idempotency::is_recorded(response.status().as_u16())
-        .then(|| idempotency::recorded(&response));
-    let finished = prepared
-        .deadline
-        .run(
-            app.store
-                .finish(&recording.record, &recording.claim_id, answer.as_ref()),
-        )
-        .await;
-    if !matches!(finished, Ok(Ok(()))) {
-        tracing::warn!(
-            dialect = prepared.dialect.name,
-            "the idempotency record could not be finished; it expires with its lock"
-        );
-    }
+    let key = prepared.person_key();
+    let (read, mut store) = call(prepared, "read", app.store.read_person(&key)).await;
+    let person = match read {
+        Ok(person) => person,
+        Err(error) => return (Some((Err(error), "unsettled")), store),
+    };
+    let (result, outcome) = match earlier_write(person.as_ref(), &recording.write) {
+        Earlier::NotApplied => return (None, store),
+        Earlier::Applied(updated) => {
+            let response = success_response(prepared.dialect, prepared.person, &updated);
+            let answer = idempotency::recorded(&response);
+            store.add(record_answer(app, prepared, recording, Some(&answer)).await);
+            (Ok(idempotency::replay(&answer)), "recovered")
+        }
+        Earlier::Unknown => {
+            tracing::warn!(
+                dialect = prepared.dialect.name,
+                "an abandoned keyed request's outcome cannot be told"
+            );
+            let error = ApiError::IdempotencyOutcomeUnknown;
+            let response = error.to_response(prepared.dialect.problems, meta);
+            let answer = idempotency::recorded(&response);
+            store.add(record_answer(app, prepared, recording, Some(&answer)).await);
+            (Err(error), "outcome-unknown")
+        }
+    };
+    (Some((result, outcome)), store)
 }
 
-/// The update of a keyed request: read the person, work out the answer the update will give,
-/// then apply the update and record that answer in one transaction (which returns no values,
-/// hence the read). The read also tells 404, 412 and foreign types before anything is sent.
-pub(super) async fn update<S: PersonStore, D: ClientLookup>(
+/// After the request ran: records its answer (a success, or a refusal it will always get), or
+/// releases the key when nothing was written. When the update's fate is unknown, the person
+/// tells whether it was applied; if it cannot tell, the claim is left to lapse, and the retry
+/// that takes it over settles it.
+async fn conclude<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
     recording: &Recording,
-    patch: &Patch,
-    stamp: &Stamp<'_>,
-) -> (Result<Response<Body>, ApiError>, StoreUse) {
-    let plan = build_update(patch, stamp, &prepared.precondition);
-    let key = prepared.person_key();
-    let mut store = StoreUse::default();
-    let mut prefetched = recording.prefetched.clone();
-    for _ in 0..RECORDED_UPDATE_ATTEMPTS {
-        let old = match prefetched.take() {
-            Some(person) => Ok(person),
-            None => {
-                let (read, used) = call(prepared, "read", app.store.read_person(&key)).await;
-                store.add(used);
-                read
-            }
-        };
-        let attempt = match old.and_then(|old| answer_from(prepared, &old, patch, stamp, &plan)) {
-            Ok(attempt) => attempt,
-            Err(error) => return (Err(error), store),
-        };
-        let answer = idempotency::recorded(&attempt.response);
-        let started = Instant::now();
-        let applied = prepared
-            .deadline
-            .run(app.store.update_recorded(RecordedUpdate {
-                key: &key,
-                plan: attempt.plan,
-                expected_version: attempt.version,
-                record: &recording.record,
-                claim_id: &recording.claim_id,
-                answer: &answer,
-            }))
-            .await;
-        let failure = match &applied {
-            Ok(Err(RecordedUpdateError::Store(error))) => Some(error),
-            _ => None,
-        };
-        store.add(StoreUse::took(started.elapsed(), failure));
+    mut executed: Executed,
+    meta: &RequestMeta,
+) -> Executed {
+    if let (Err(_), Write::Throttled | Write::Unknown) = (&executed.result, executed.write) {
+        let key = prepared.person_key();
+        let (read, used) = call(prepared, "read", app.store.read_person(&key)).await;
+        executed.store.add(used);
+        let applied = read.map(|person| {
+            person
+                .as_ref()
+                .and_then(|person| carried(person, &recording.write.write_id))
+        });
         match applied {
-            Err(Expired) => return (Err(past_deadline(prepared.dialect, "update")), store),
-            Ok(Ok(())) => return (Ok(attempt.response), store),
-            Ok(Err(RecordedUpdateError::PersonChanged)) => continue,
-            Ok(Err(RecordedUpdateError::ClaimLost)) => {
+            Ok(Some(updated)) => {
+                executed.result = Ok(success_response(
+                    prepared.dialect,
+                    prepared.person,
+                    &updated,
+                ));
+            }
+            // Throttled at its last sending, and no earlier sending applied: nothing written.
+            Ok(None) if executed.write == Write::Throttled => {}
+            _ => {
                 tracing::warn!(
                     dialect = prepared.dialect.name,
-                    "idempotency claim lost to another request"
+                    "a keyed update's outcome is unknown; its claim is left to lapse"
                 );
-                return (Err(ApiError::Unavailable), store);
+                return executed;
             }
-            Ok(Err(RecordedUpdateError::Store(error))) => {
-                return (Err(store_error(error, prepared.dialect)), store)
-            }
+        }
+    }
+    let answer = match &executed.result {
+        Ok(response) => Some(idempotency::recorded(response)),
+        Err(error) => {
+            let response = error.to_response(prepared.dialect.problems, meta);
+            idempotency::is_recorded(response.status().as_u16())
+                .then(|| idempotency::recorded(&response))
+        }
+    };
+    let used = record_answer(app, prepared, recording, answer.as_ref()).await;
+    executed.store.add(used);
+    executed
+}
+
+/// Finishes the record: with the answer, or released (`None`). Sent twice at most; an
+/// unfinished claim lapses with its lock, and its write id settles it then.
+async fn record_answer<S: PersonStore, D: ClientLookup>(
+    app: &App<S, D>,
+    prepared: &Prepared,
+    recording: &Recording,
+    answer: Option<&RecordedAnswer>,
+) -> StoreUse {
+    let mut store = StoreUse::default();
+    for _ in 0..2 {
+        let finishing = app
+            .store
+            .finish(&recording.record, &recording.claim_id, answer);
+        let (finished, used) = call(prepared, "finish", finishing).await;
+        store.add(used);
+        if finished.is_ok() {
+            return store;
         }
     }
     tracing::warn!(
         dialect = prepared.dialect.name,
-        "the person kept changing under a keyed update"
+        "the idempotency record could not be finished; it is settled when its lock lapses"
     );
-    (Err(ApiError::Unavailable), store)
+    store
 }
 
-/// One attempt of a keyed update: the version it is conditioned on, the plan that applies to
-/// the record as read, and the answer the update gives.
-struct Attempt<'a> {
-    version: Option<u64>,
-    plan: &'a UpdatePlan,
-    response: Response<Body>,
+/// What an earlier claimant's write did, as the person shows it.
+#[derive(Debug, PartialEq)]
+enum Earlier {
+    /// Applied, and still the person's last write: this is what it left.
+    Applied(Updated),
+    /// Not applied: the person was not written since the claim (or is gone).
+    NotApplied,
+    /// Perhaps applied, then written over.
+    Unknown,
 }
 
-/// What `plan` will do to `old` (the person as read; `None`: there is none): refused for 404,
-/// 412 and foreign types, else the version to condition on, the plan and the answer.
-fn answer_from<'a>(
-    prepared: &Prepared,
-    old: &Option<Record>,
-    patch: &Patch,
-    stamp: &Stamp<'_>,
-    plan: &'a UpdatePlan,
-) -> Result<Attempt<'a>, ApiError> {
-    let old = old.as_ref().ok_or(ApiError::PersonNotFound)?;
-    let version = stored_version(old).map_err(ApiError::StoredRecordConflict)?;
-    if let Precondition::VersionIn(allowed) = &prepared.precondition {
-        if !version.is_some_and(|v| allowed.contains(&v)) {
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
+/// What `write` did to `person`: the person carries its write id while it is the last write;
+/// a person whose `updatedAt` is older than the claim (less the clocks' margin), or who has
+/// none (every update stamps one), was not written since. A missing person was not updated (a
+/// PATCH never creates one).
+fn earlier_write(person: Option<&Record>, write: &KeyedWrite) -> Earlier {
+    let Some(person) = person else {
+        return Earlier::NotApplied;
+    };
+    if let Some(updated) = carried(person, &write.write_id) {
+        return Earlier::Applied(updated);
+    }
+    let claimed = OffsetDateTime::from(write.claimed_at) - CLOCK_MARGIN;
+    match person.get(person::UPDATED_AT) {
+        None => Earlier::NotApplied,
+        Some(Stored::Value(Value::S(at)))
+            if table::is_timestamp(at) && *at < table::timestamp(claimed) =>
+        {
+            Earlier::NotApplied
+        }
+        Some(_) => Earlier::Unknown,
+    }
+}
+
+/// The update `write_id` made, when it is the person's last write.
+fn carried(person: &Record, write_id: &str) -> Option<Updated> {
+    match person.get(person::WRITE_ID) {
+        Some(Stored::Value(Value::S(id))) if id == write_id => Some(Updated {
+            version: version_of(person)?,
+            record: person.clone(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn person(write_id: &str, updated_at: &str) -> Record {
+        let text = |v: &str| Stored::Value(Value::S(v.into()));
+        Record::from([
+            (
+                person::VERSION.to_owned(),
+                Stored::Value(Value::N("7".into())),
+            ),
+            (person::WRITE_ID.to_owned(), text(write_id)),
+            (person::UPDATED_AT.to_owned(), text(updated_at)),
+        ])
+    }
+
+    /// A write claimed at 2026-11-23T10:00:10.000Z.
+    fn write() -> KeyedWrite {
+        KeyedWrite {
+            write_id: "w1".into(),
+            claimed_at: UNIX_EPOCH + Duration::from_millis(1_795_428_010_000),
         }
     }
-    let plan = plan
-        .for_record(old)
-        .map_err(ApiError::StoredRecordConflict)?;
-    let new_version = version.unwrap_or(0) + 1;
-    let updated = Updated {
-        version: new_version,
-        record: apply_patch(old, patch, stamp, new_version),
-    };
-    Ok(Attempt {
-        version,
-        plan,
-        response: success_response(prepared.dialect, prepared.person, &updated),
-    })
+
+    #[test]
+    fn the_write_id_tells_an_applied_write() {
+        let stored = person("w1", "2026-11-23T10:00:10.500Z");
+        let Earlier::Applied(updated) = earlier_write(Some(&stored), &write()) else {
+            panic!("not recognised")
+        };
+        assert_eq!(updated.version, 7);
+        assert_eq!(updated.record, stored);
+    }
+
+    #[test]
+    fn a_person_not_written_since_the_claim_was_not_applied() {
+        let stored = person("other", "2026-11-23T10:00:08.999Z");
+        assert_eq!(earlier_write(Some(&stored), &write()), Earlier::NotApplied);
+        assert_eq!(earlier_write(None, &write()), Earlier::NotApplied);
+        let mut never_updated = stored;
+        never_updated.remove(person::UPDATED_AT);
+        assert_eq!(
+            earlier_write(Some(&never_updated), &write()),
+            Earlier::NotApplied
+        );
+    }
+
+    #[test]
+    fn a_person_written_since_the_claim_by_another_is_unknown() {
+        for at in [
+            "2026-11-23T10:00:09.000Z",
+            "2026-11-23T10:00:10.001Z",
+            "2026-11-24T00:00:00.000Z",
+            "not a time",
+        ] {
+            let stored = person("other", at);
+            assert_eq!(
+                earlier_write(Some(&stored), &write()),
+                Earlier::Unknown,
+                "{at}"
+            );
+        }
+    }
 }

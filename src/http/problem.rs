@@ -55,6 +55,9 @@ pub enum ApiError {
     IdempotencyKeyReused,
     /// The request with this Idempotency-Key is still being carried out.
     IdempotencyKeyInFlight { retry_after_seconds: u64 },
+    /// The first request with this Idempotency-Key may have been applied, its answer was
+    /// lost, and the person changed since: what it did cannot be told (docs/API.md §7a).
+    IdempotencyOutcomeUnknown,
     /// DynamoDB is throttling or unavailable after the SDK's retries.
     Unavailable,
     /// Anything else; the details stay in the logs.
@@ -93,9 +96,9 @@ impl ApiError {
                 _ => StatusCode::BAD_REQUEST,
             },
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::StoredRecordConflict(_) | ApiError::IdempotencyKeyInFlight { .. } => {
-                StatusCode::CONFLICT
-            }
+            ApiError::StoredRecordConflict(_)
+            | ApiError::IdempotencyKeyInFlight { .. }
+            | ApiError::IdempotencyOutcomeUnknown => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +126,7 @@ impl ApiError {
             ApiError::StoredRecordConflict(_) => "stored-record-conflict",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::IdempotencyKeyInFlight { .. } => "idempotency-key-in-flight",
+            ApiError::IdempotencyOutcomeUnknown => "idempotency-outcome-unknown",
             ApiError::Unavailable => "service-unavailable",
             ApiError::Internal => "internal-error",
         }
@@ -149,6 +153,9 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
             ApiError::IdempotencyKeyInFlight { .. } => {
                 "Request with this Idempotency-Key in progress"
+            }
+            ApiError::IdempotencyOutcomeUnknown => {
+                "Outcome of the request with this Idempotency-Key unknown"
             }
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal server error",
@@ -201,6 +208,9 @@ impl ApiError {
             }
             ApiError::IdempotencyKeyInFlight { .. } => {
                 "The first request with this Idempotency-Key is still being carried out; retry after the Retry-After delay to get its answer.".into()
+            }
+            ApiError::IdempotencyOutcomeUnknown => {
+                "The first request with this Idempotency-Key was interrupted after it may have changed the person, and the person has changed since, so whether that change was made cannot be told; nothing was changed now. Read the person, and send any change still wanted with a new key.".into()
             }
             ApiError::Unavailable => {
                 "The person store is busy or unavailable; retry after the Retry-After delay.".into()

@@ -8,10 +8,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::definitions::DefinitionsCache;
 use super::idempotency::{RecordKey, RecordedAnswer};
-use super::{
-    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdate, RecordedUpdateError, Returning,
-    StoreError, Updated,
-};
+use super::{Claim, ClaimRequest, PersonKey, PersonStore, Returning, StoreError, Updated};
 use crate::engine::record::Record;
 use crate::engine::{Definitions, UpdatePlan};
 use crate::table::CustomerId;
@@ -66,9 +63,5 @@ impl PersonStore for DynamoPersonStore {
 
     async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
         self.read(key).await
-    }
-
-    async fn update_recorded(&self, update: RecordedUpdate<'_>) -> Result<(), RecordedUpdateError> {
-        self.update_and_record(update).await
     }
 }

@@ -1,25 +1,23 @@
-//! `Idempotency-Key` records: the claim, the finish (an answer recorded, or the key
-//! released), and the transaction that updates a person and records its answer together.
+//! `Idempotency-Key` records: the claim (which hands out the write id the person's update
+//! stamps) and the finish (an answer recorded, or the key released).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Update,
 };
 
 use super::dynamo::DynamoPersonStore;
-use super::item::{expression_maps, Item};
-use super::sdk::{classify_other, describe_sdk_error, ITEM_TOO_LARGE};
-use super::{Claim, ClaimRequest, PersonKey, RecordedUpdate, RecordedUpdateError, StoreError};
-use crate::engine::UpdatePlan;
+use super::item::Item;
+use super::sdk::classify_other;
+use super::{Claim, ClaimRequest, KeyedWrite, StoreError};
 use crate::table::idempotency::{
-    BODY, CLAIM, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL, RELEASED, RUNNING, STATE, STATUS,
+    BODY, CLAIM, CLAIMED_AT, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL, RELEASED, RUNNING, STATE,
+    STATUS, WRITE_ID,
 };
-use crate::table::person::VERSION;
 use crate::table::{self, CustomerId, EXPIRES_AT, PARTITION_KEY, SORT_KEY};
 
 /// How long a key's answer is kept and replayed.
@@ -55,8 +53,95 @@ pub struct RecordedAnswer {
 }
 
 impl DynamoPersonStore {
-    /// Claims an idempotency key for a request, or tells how it was used before.
+    /// Claims an idempotency key for a request, or tells how it was used before. A free key,
+    /// or one the same request released or abandoned, is claimed with one `UpdateItem`; an
+    /// expired record is replaced by a fresh claim.
     pub(super) async fn claim_key(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let now = epoch_seconds(request.now);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(&request.record.partition_key))
+            .key(SORT_KEY, s(&request.record.sort_key))
+            // An abandoned claim's write id and time are kept: its write may have happened.
+            .update_expression(
+                "SET #state = :running, #fp = :fp, #claim = :claim, #locked = :locked, \
+                 #expires = :expires, #writeId = if_not_exists(#writeId, :claim), \
+                 #claimedAt = if_not_exists(#claimedAt, :claimedAt)",
+            )
+            // Free, or (for the same request, unexpired) released or left by a crashed claimant.
+            .condition_expression(
+                "attribute_not_exists(#pk) OR (#expires >= :now AND #fp = :fp AND \
+                 (#state = :released OR (#state = :running AND #locked < :now)))",
+            )
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#fp", FINGERPRINT)
+            .expression_attribute_names("#claim", CLAIM)
+            .expression_attribute_names("#locked", LOCKED_UNTIL)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_names("#writeId", WRITE_ID)
+            .expression_attribute_names("#claimedAt", CLAIMED_AT)
+            .expression_attribute_values(":running", s(RUNNING))
+            .expression_attribute_values(":released", s(RELEASED))
+            .expression_attribute_values(":fp", s(request.fingerprint))
+            .expression_attribute_values(":claim", s(request.claim_id))
+            .expression_attribute_values(":locked", n(now + LOCK.as_secs()))
+            .expression_attribute_values(":expires", n(now + RETENTION.as_secs()))
+            .expression_attribute_values(":claimedAt", n(epoch_millis(request.now)))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(output) => return claimed(&output.attributes.unwrap_or_default(), &request),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().cloned().unwrap_or_default()
+                }
+                _ => return Err(classify_other(&error)),
+            },
+        };
+        let text = |name: &str| match old.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.as_str()),
+            _ => None,
+        };
+        let number = |name: &str| match old.get(name) {
+            Some(AttributeValue::N(v)) => v.parse::<u64>().ok(),
+            _ => None,
+        };
+        if number(EXPIRES_AT).is_some_and(|expires| expires < now) {
+            return self.claim_expired(&request).await;
+        }
+        if text(CLAIM) == Some(request.claim_id) {
+            // The SDK sent the claim again after its first sending committed unheard.
+            return claimed(&old, &request);
+        }
+        if text(FINGERPRINT) != Some(request.fingerprint) {
+            return Ok(Claim::Reused);
+        }
+        if text(STATE) == Some(DONE) {
+            return Ok(match answer_of(&old) {
+                Some(answer) => Claim::Replay(answer),
+                // A record we cannot read back: treat the request as still running.
+                None => Claim::InFlight {
+                    retry_after: Duration::from_secs(1),
+                },
+            });
+        }
+        let locked_until = number(LOCKED_UNTIL).unwrap_or(now);
+        Ok(Claim::InFlight {
+            retry_after: Duration::from_secs(locked_until.saturating_sub(now).max(1)),
+        })
+    }
+
+    /// Replaces an expired record (past its retention, not yet deleted by TTL) with a fresh
+    /// claim, if it is still expired.
+    async fn claim_expired(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let now = epoch_seconds(request.now);
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let n = |v: u64| AttributeValue::N(v.to_string());
@@ -71,56 +156,24 @@ impl DynamoPersonStore {
             .item(CLAIM, s(request.claim_id))
             .item(LOCKED_UNTIL, n(now + LOCK.as_secs()))
             .item(EXPIRES_AT, n(now + RETENTION.as_secs()))
-            // Free, expired, or (for the same request) released or left by a crashed claimant.
-            .condition_expression(
-                "attribute_not_exists(#pk) OR #expires < :now OR (#fp = :fp AND \
-                 (#state = :released OR (#state = :running AND #locked < :now)))",
-            )
-            .expression_attribute_names("#pk", PARTITION_KEY)
+            .item(WRITE_ID, s(request.claim_id))
+            .item(CLAIMED_AT, n(epoch_millis(request.now)))
+            .condition_expression("#expires < :now")
             .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_names("#fp", FINGERPRINT)
-            .expression_attribute_names("#state", STATE)
-            .expression_attribute_names("#locked", LOCKED_UNTIL)
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":fp", s(request.fingerprint))
-            .expression_attribute_values(":released", s(RELEASED))
-            .expression_attribute_values(":running", s(RUNNING))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let error = match result {
-            Ok(_) => return Ok(Claim::Claimed),
-            Err(error) => error,
-        };
-        let old = match error.as_service_error() {
-            Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
-                failed,
-            )) => failed.item().cloned().unwrap_or_default(),
-            _ => return Err(classify_other(&error)),
-        };
-        let text = |name: &str| match old.get(name) {
-            Some(AttributeValue::S(v)) => Some(v.as_str()),
-            _ => None,
-        };
-        if text(FINGERPRINT) != Some(request.fingerprint) {
-            return Ok(Claim::Reused);
+        match result {
+            Ok(_) => Ok(Claim::Claimed(KeyedWrite {
+                write_id: request.claim_id.to_owned(),
+                claimed_at: request.now,
+            })),
+            // Another request renewed the record first.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Claim::InFlight {
+                retry_after: Duration::from_secs(1),
+            }),
+            Err(e) => Err(classify_other(&e)),
         }
-        if text(STATE) == Some(DONE) {
-            return Ok(match answer_of(&old) {
-                Some(answer) => Claim::Replay(answer),
-                // A record we cannot read back: treat the request as still running.
-                None => Claim::InFlight {
-                    retry_after: Duration::from_secs(1),
-                },
-            });
-        }
-        let locked_until = match old.get(LOCKED_UNTIL) {
-            Some(AttributeValue::N(v)) => v.parse::<u64>().unwrap_or(now),
-            _ => now,
-        };
-        Ok(Claim::InFlight {
-            retry_after: Duration::from_secs(locked_until.saturating_sub(now).max(1)),
-        })
     }
 
     /// Finishes a running claim: with the answer to replay, or released (`None`).
@@ -146,120 +199,40 @@ impl DynamoPersonStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            // The claim was taken over meanwhile: the record is someone else's now.
+            // Finished already (the SDK sent it again after a reply was lost), or taken over.
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(classify_other(&e)),
         }
     }
-
-    /// Applies the update if the person is still at the version read, and records the
-    /// answer, in one transaction.
-    pub(super) async fn update_and_record(
-        &self,
-        update: RecordedUpdate<'_>,
-    ) -> Result<(), RecordedUpdateError> {
-        let person = versioned_update(
-            &self.table,
-            update.key,
-            update.plan,
-            update.expected_version,
-        )?;
-        let finish = finish_update(
-            &self.table,
-            update.record,
-            update.claim_id,
-            Some(update.answer),
-        )
-        .build()
-        .map_err(|_| {
-            RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into()))
-        })?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(person).build())
-            .transact_items(TransactWriteItem::builder().update(finish).build())
-            // DynamoDB recognises a retried transaction by its token for ten minutes.
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(transaction_error(&error)),
-        }
-    }
 }
 
-/// The person's update in a transaction: the plan, conditioned also on the version read.
-fn versioned_update(
-    table: &str,
-    key: &PersonKey,
-    plan: &UpdatePlan,
-    expected_version: Option<u64>,
-) -> Result<Update, RecordedUpdateError> {
-    let (mut names, mut values) = expression_maps(plan);
-    names.insert("#version".into(), VERSION.into());
-    let condition = match expected_version {
-        Some(version) => {
-            values.insert(
-                ":readVersion".into(),
-                AttributeValue::N(version.to_string()),
-            );
-            format!(
-                "({}) AND #version = :readVersion",
-                plan.condition_expression
-            )
-        }
-        None => format!(
-            "({}) AND attribute_not_exists(#version)",
-            plan.condition_expression
-        ),
+/// The write of a claimed record (`ALL_NEW` of the claim): its write id and claim time,
+/// inherited from an abandoned claim or this claim's own.
+fn claimed(item: &Item, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+    let write_id = match item.get(WRITE_ID) {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => return Err(StoreError::Failed("a claim without its write id".into())),
     };
-    Update::builder()
-        .table_name(table)
-        .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
-        .key(SORT_KEY, AttributeValue::S(key.sort_key()))
-        .update_expression(&plan.update_expression)
-        .condition_expression(condition)
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .build()
-        .map_err(|_| RecordedUpdateError::Store(StoreError::Failed("an incomplete update".into())))
-}
-
-/// Why the transaction did not happen, from its cancellation reasons (the person's update
-/// first, the record's finish second).
-fn transaction_error<R>(error: &SdkError<TransactWriteItemsError, R>) -> RecordedUpdateError
-where
-    SdkError<TransactWriteItemsError, R>: RequestId,
-{
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        error.as_service_error()
-    else {
-        return RecordedUpdateError::Store(classify_other(error));
+    let claimed_at = match item.get(CLAIMED_AT) {
+        Some(AttributeValue::N(ms)) => ms
+            .parse::<u64>()
+            .ok()
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        _ => None,
     };
-    let reason = |i: usize| cancelled.cancellation_reasons().get(i);
-    let code = |i: usize| reason(i).and_then(|r| r.code()).unwrap_or("None");
-    let message = |i: usize| reason(i).and_then(|r| r.message()).unwrap_or("");
-    match (code(0), code(1)) {
-        ("ValidationError", _) if message(0).contains(ITEM_TOO_LARGE) => {
-            RecordedUpdateError::Store(StoreError::RecordTooLarge)
-        }
-        (_, "ConditionalCheckFailed") => RecordedUpdateError::ClaimLost,
-        ("ConditionalCheckFailed" | "TransactionConflict", _) => RecordedUpdateError::PersonChanged,
-        ("ThrottlingError" | "ProvisionedThroughputExceeded", _) => {
-            RecordedUpdateError::Store(StoreError::Throttled)
-        }
-        ("ValidationError", _) => RecordedUpdateError::Store(StoreError::Failed(format!(
-            "transaction refused: {}",
-            describe_sdk_error(error)
-        ))),
-        _ => RecordedUpdateError::Store(StoreError::Unavailable(describe_sdk_error(error))),
-    }
+    Ok(Claim::Claimed(KeyedWrite {
+        write_id,
+        claimed_at: claimed_at.unwrap_or(request.now),
+    }))
 }
 
 fn epoch_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn epoch_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The update that finishes a claimed record, with an answer or released.
@@ -284,8 +257,11 @@ fn finish_update(
         .expression_attribute_values(":claim", AttributeValue::S(claim_id.to_owned()))
         .expression_attribute_values(":running", AttributeValue::S(RUNNING.into()));
     match answer {
+        // A released key's next claim draws a new write id: this one's update was not applied.
         None => builder
-            .update_expression("SET #state = :released")
+            .update_expression("SET #state = :released REMOVE #writeId, #claimedAt")
+            .expression_attribute_names("#writeId", WRITE_ID)
+            .expression_attribute_names("#claimedAt", CLAIMED_AT)
             .expression_attribute_values(":released", AttributeValue::S(RELEASED.into())),
         Some(answer) => {
             let headers = answer

@@ -11,8 +11,7 @@ use crate::engine::record::{Record, Stored};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
 use crate::store::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    Claim, ClaimRequest, PersonKey, PersonStore, RecordedUpdate, RecordedUpdateError, Returning,
-    StoreError, Updated,
+    Claim, ClaimRequest, KeyedWrite, PersonKey, PersonStore, Returning, StoreError, Updated,
 };
 use crate::table::CustomerId;
 
@@ -115,7 +114,10 @@ impl PersonStore for MemoryStore {
         match records.get(&id) {
             None => {
                 records.insert(id, (request.fingerprint.to_owned(), None));
-                Ok(Claim::Claimed)
+                Ok(Claim::Claimed(KeyedWrite {
+                    write_id: request.claim_id.to_owned(),
+                    claimed_at: request.now,
+                }))
             }
             Some((fingerprint, _)) if fingerprint != request.fingerprint => Ok(Claim::Reused),
             Some((_, Some(answer))) => Ok(Claim::Replay(answer.clone())),
@@ -165,19 +167,5 @@ impl PersonStore for MemoryStore {
                     Stored::Value(crate::engine::Value::N(version.to_string())),
                 )])
             }))
-    }
-
-    async fn update_recorded(&self, update: RecordedUpdate<'_>) -> Result<(), RecordedUpdateError> {
-        let precondition = Precondition::VersionIn(update.expected_version.into_iter().collect());
-        match self.update(update.key, &precondition) {
-            Ok(_) => self
-                .finish(update.record, update.claim_id, Some(update.answer))
-                .await
-                .map_err(RecordedUpdateError::Store),
-            Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => {
-                Err(RecordedUpdateError::PersonChanged)
-            }
-            Err(other) => Err(RecordedUpdateError::Store(other)),
-        }
     }
 }

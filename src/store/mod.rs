@@ -83,14 +83,23 @@ pub enum StoreError {
 /// How claiming an idempotency key ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is this request's to carry out.
-    Claimed,
+    /// The key is this request's to carry out, with this write.
+    Claimed(KeyedWrite),
     /// The same request was answered before: this answer.
     Replay(RecordedAnswer),
     /// The key was used for another request.
     Reused,
     /// The same request is being carried out now; its lock ends in this long.
     InFlight { retry_after: Duration },
+}
+
+/// The write a claimed key's request makes: the write id its update stamps, and when the
+/// claim that drew that id was taken. A claimant that took over an abandoned claim keeps both
+/// (its `write_id` is then not its own claim id): the abandoned claimant may have written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedWrite {
+    pub write_id: String,
+    pub claimed_at: SystemTime,
 }
 
 /// A claim on an idempotency key.
@@ -101,29 +110,6 @@ pub struct ClaimRequest<'a> {
     /// Random, per request: only the claimant finishes the record.
     pub claim_id: &'a str,
     pub now: SystemTime,
-}
-
-/// An update to carry out with the answer it gives, under a claimed idempotency key.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordedUpdate<'a> {
-    pub key: &'a PersonKey,
-    pub plan: &'a UpdatePlan,
-    /// The version the person was read at (`None`: it had none).
-    pub expected_version: Option<u64>,
-    pub record: &'a RecordKey,
-    /// The claim: only its claimant records the answer.
-    pub claim_id: &'a str,
-    pub answer: &'a RecordedAnswer,
-}
-
-/// Why an update recorded with its idempotency key did not happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordedUpdateError {
-    /// The person is not as it was read (another writer, or gone): read again.
-    PersonChanged,
-    /// The claim was taken over (it outlived its lock).
-    ClaimLost,
-    Store(StoreError),
 }
 
 /// What the PATCH path needs of its store.
@@ -149,7 +135,7 @@ pub trait PersonStore: Send + Sync {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// Finishes a claimed record: with the answer to replay, or released (`None`) so the key
-    /// may be used again.
+    /// may be used again (only when the request's update is known not to have been applied).
     fn finish(
         &self,
         record: &RecordKey,
@@ -157,16 +143,9 @@ pub trait PersonStore: Send + Sync {
         answer: Option<&RecordedAnswer>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The person as stored, read consistently.
+    /// The person as stored, read consistently (to tell whether a keyed write was applied).
     fn read_person(
         &self,
         key: &PersonKey,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
-
-    /// Applies the update if the person is still at the version read, and records the answer
-    /// under the claimed key, in one transaction.
-    fn update_recorded(
-        &self,
-        update: RecordedUpdate<'_>,
-    ) -> impl Future<Output = Result<(), RecordedUpdateError>> + Send;
 }

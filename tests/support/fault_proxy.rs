@@ -41,10 +41,24 @@ pub enum Fault {
     MendEmptyCollections,
 }
 
+/// The kind of item a request names: `person` or `record` (an `Idempotency-Key` record).
+fn item_kind(body: &[u8]) -> Option<&'static str> {
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    if has(b"IDEMPOTENCY#") {
+        Some("record")
+    } else if has(b"PERSON#") {
+        Some("person")
+    } else {
+        None
+    }
+}
+
 #[derive(Default)]
 struct State {
-    /// Per operation (`UpdateItem`, `GetItem`, `Query`, …): how many requests pass before the
-    /// fault applies, the fault, and for how many requests (`None`: for all).
+    /// Per operation (`UpdateItem`, `GetItem`, `Query`, …), or per operation on one kind of
+    /// item (`UpdateItem:person`, `UpdateItem:record`, see [`item_kind`]), which is looked up
+    /// first: how many requests pass before the fault applies, the fault, and for how many
+    /// requests (`None`: for all).
     rules: HashMap<String, (usize, Fault, Option<usize>)>,
     seen: HashMap<String, usize>,
 }
@@ -105,10 +119,18 @@ impl FaultProxy {
             .unwrap_or(&0)
     }
 
-    fn decide(&self, operation: &str) -> Fault {
+    fn decide(&self, operation: &str, body: &[u8]) -> Fault {
         let mut state = self.state.lock().expect("proxy state");
         *state.seen.entry(operation.to_owned()).or_default() += 1;
-        match state.rules.get_mut(operation) {
+        let mut rule_of = operation.to_owned();
+        if let Some(kind) = item_kind(body) {
+            let refined = format!("{operation}:{kind}");
+            *state.seen.entry(refined.clone()).or_default() += 1;
+            if state.rules.contains_key(&refined) {
+                rule_of = refined;
+            }
+        }
+        match state.rules.get_mut(&rule_of) {
             Some((pass, _, _)) if *pass > 0 => {
                 *pass -= 1;
                 Fault::Pass
@@ -131,7 +153,7 @@ impl FaultProxy {
             let operation = header(&head, "x-amz-target")
                 .and_then(|t| t.rsplit('.').next().map(str::to_owned))
                 .unwrap_or_default();
-            let fault = self.decide(&operation);
+            let fault = self.decide(&operation, &body);
             if let Fault::DelayRequest(delay) = fault {
                 tokio::time::sleep(delay).await;
             }
