@@ -4,10 +4,7 @@
 //! placeholder, so no reserved word or user-supplied text ever lands in an expression. The
 //! output is deterministic: the same patch gives the same strings, placeholder for placeholder.
 
-use std::collections::BTreeMap;
-
 use super::patch::{Change, Op, Patch, Target, Value};
-use super::record::{map_holding, MapHolding, Record, Stored};
 use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
 use crate::table::PARTITION_KEY;
 
@@ -52,26 +49,6 @@ pub struct UpdatePlan {
     pub creates_maps: Vec<&'static str>,
     /// The write id the plan stamps (see [`WRITE_ID`]).
     pub write_id: String,
-}
-
-impl UpdatePlan {
-    /// The plan that applies to `record` as it is stored: this one, or its fallback when a map
-    /// it writes entries into is missing (or `NULL`); `Err` naming a map the record holds as
-    /// another type, which no plan can update without losing data.
-    pub fn for_record(&self, record: &Record) -> Result<&UpdatePlan, &'static str> {
-        let Some(fallback) = self.fallback.as_deref() else {
-            return Ok(self);
-        };
-        let mut chosen = self;
-        for map in &fallback.creates_maps {
-            match map_holding(record, map) {
-                MapHolding::Missing => chosen = fallback,
-                MapHolding::Present => {}
-                MapHolding::Foreign => return Err(map),
-            }
-        }
-        Ok(chosen)
-    }
 }
 
 /// Builds the update for `patch`: stamps `updatedAt`, `updatedBy` and the write id, raises
@@ -272,48 +249,6 @@ impl Parts {
         }
         condition
     }
-}
-
-/// The record as it will be after `patch` is applied to `old` with `stamp`, at `version`:
-/// what the update's `ALL_NEW` returns, worked out without DynamoDB (a transaction returns no
-/// values). A map the patch writes into that `old` lacks (or holds as another type) is created
-/// with just the patch's entries, as the fallback plan does.
-pub fn apply_patch(old: &Record, patch: &Patch, stamp: &Stamp<'_>, version: u64) -> Record {
-    let mut record = old.clone();
-    for change in patch.changes() {
-        match (&change.target, &change.op) {
-            (Target::Attribute(name), Op::Set(value)) => {
-                record.insert((*name).to_owned(), Stored::Value(value.clone()));
-            }
-            (Target::Attribute(name), Op::Remove) => {
-                record.remove(*name);
-            }
-            (Target::MapEntry { map, key }, op) => {
-                let entry = record
-                    .entry((*map).to_owned())
-                    .or_insert_with(|| Stored::Map(BTreeMap::new()));
-                if !matches!(entry, Stored::Map(_)) {
-                    *entry = Stored::Map(BTreeMap::new());
-                }
-                if let Stored::Map(entries) = entry {
-                    match op {
-                        Op::Set(value) => {
-                            entries.insert(key.to_string(), Stored::Value(value.clone()));
-                        }
-                        Op::Remove => {
-                            entries.remove(&key.to_string());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let text = |s: &str| Stored::Value(Value::S(s.to_owned()));
-    record.insert(UPDATED_AT.into(), text(stamp.updated_at));
-    record.insert(UPDATED_BY.into(), text(stamp.updated_by));
-    record.insert(WRITE_ID.into(), text(stamp.write_id));
-    record.insert(VERSION.into(), Stored::Value(Value::N(version.to_string())));
-    record
 }
 
 #[cfg(test)]
@@ -570,114 +505,6 @@ mod tests {
                 build_update(&patch, &STAMP, &Precondition::Exists),
                 build_update(&patch, &STAMP, &Precondition::Exists)
             );
-        }
-    }
-
-    /// A plan carried out on a record, as DynamoDB would: `SET` and `REMOVE` clauses over the
-    /// resolved names and values, `version` raised by one.
-    fn evaluate(plan: &UpdatePlan, old: &Record) -> Record {
-        let name = |token: &str| -> String {
-            plan.names
-                .iter()
-                .find(|(p, _)| p == token)
-                .map(|(_, n)| n.clone())
-                .unwrap()
-        };
-        let value = |token: &str| -> Value {
-            plan.values
-                .iter()
-                .find(|(p, _)| p == token)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
-        fn stored(value: Value) -> Stored {
-            match value {
-                Value::Map(entries) => {
-                    Stored::Map(entries.into_iter().map(|(k, v)| (k, stored(v))).collect())
-                }
-                other => Stored::Value(other),
-            }
-        }
-        let mut record = old.clone();
-        let (set_part, remove_part) = match plan.update_expression.split_once(" REMOVE ") {
-            Some((s, r)) => (s, Some(r)),
-            None => (plan.update_expression.as_str(), None),
-        };
-        let write = |record: &mut Record, path: &str, new: Option<Stored>| {
-            let parts: Vec<String> = path.split('.').map(name).collect();
-            match (parts.as_slice(), new) {
-                ([attribute], Some(new)) => {
-                    record.insert(attribute.clone(), new);
-                }
-                ([attribute], None) => {
-                    record.remove(attribute);
-                }
-                ([map, key], new) => {
-                    let Some(Stored::Map(entries)) = record.get_mut(map) else {
-                        panic!("{path} writes into a missing map");
-                    };
-                    match new {
-                        Some(new) => entries.insert(key.clone(), new),
-                        None => entries.remove(key),
-                    };
-                }
-                other => panic!("unexpected path {other:?}"),
-            }
-        };
-        for clause in set_part.strip_prefix("SET #").unwrap().split(", #") {
-            let (lhs, rhs) = clause.split_once(" = ").unwrap();
-            let new = if rhs.starts_with("if_not_exists(") {
-                let current = match record.get(VERSION) {
-                    Some(Stored::Value(Value::N(n))) => n.parse::<u64>().unwrap(),
-                    _ => 0,
-                };
-                Stored::Value(Value::N((current + 1).to_string()))
-            } else {
-                stored(value(rhs))
-            };
-            write(&mut record, &format!("#{lhs}"), Some(new));
-        }
-        for path in remove_part.into_iter().flat_map(|r| r.split(", ")) {
-            write(&mut record, path, None);
-        }
-        record
-    }
-
-    /// A stored record of some of the attributes patches touch, and maybe the map.
-    fn arb_record() -> impl Strategy<Value = Record> {
-        let attributes = proptest::collection::btree_map(
-            (0..ATTRIBUTES.len()).prop_map(|i| ATTRIBUTES[i].to_owned()),
-            ".{0,4}".prop_map(|s| Stored::Value(Value::S(s))),
-            0..5,
-        );
-        let map = proptest::option::of(proptest::collection::btree_map(
-            (1i64..20).prop_map(|k| k.to_string()),
-            ".{0,4}".prop_map(|s| Stored::Value(Value::S(s))),
-            0..5,
-        ));
-        (attributes, map, proptest::option::of(1u64..50)).prop_map(|(mut record, map, version)| {
-            if let Some(entries) = map {
-                record.insert("customFields".into(), Stored::Map(entries));
-            }
-            if let Some(version) = version {
-                record.insert(VERSION.into(), Stored::Value(Value::N(version.to_string())));
-            }
-            record
-        })
-    }
-
-    proptest! {
-    /// `apply_patch` says what the update (or, on a record without the map, its fallback)
-        /// leaves in the table: the keyed path answers from it.
-        #[test]
-        fn apply_patch_agrees_with_the_expression(patch in arb_patch(), old in arb_record()) {
-            let plan = build_update(&patch, &STAMP, &Precondition::Exists);
-            let chosen = plan.for_record(&old).unwrap();
-            let version = match old.get(VERSION) {
-                Some(Stored::Value(Value::N(n))) => n.parse::<u64>().unwrap() + 1,
-                _ => 1,
-            };
-            prop_assert_eq!(apply_patch(&old, &patch, &STAMP, version), evaluate(chosen, &old));
         }
     }
 }
