@@ -272,8 +272,10 @@ async fn serve(
             Target::InProcess(app) => {
                 let mut context = Context::default();
                 context.request_id = request_id;
-                serde_json::to_value(handle_raw_event(app, &event.to_string(), context).await)
-                    .unwrap_or(Json::Null)
+                let response = handle_raw_event(app, &event.to_string(), context).await;
+                // As the Lambda runtime does once the response is posted.
+                app.after_response().await;
+                serde_json::to_value(response).unwrap_or(Json::Null)
             }
             Target::Forward(upstream) => invoke(upstream, &event).await,
         };

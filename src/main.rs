@@ -3,10 +3,11 @@
 
 #![recursion_limit = "256"]
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
 use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
-use person_patch::http::entry::handle_raw_event;
+use person_patch::http::entry::{handle_raw_event, AfterResponseLayer};
 use person_patch::http::handler::App;
 use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
@@ -34,10 +35,14 @@ async fn main() -> Result<(), Error> {
     let app = &app;
     // The event is taken as JSON text, so that header contents the HTTP types refuse become
     // a 400 from the function instead of a failed invocation.
-    lambda_runtime::run(service_fn(
+    // Outermost, after the response is posted: the records of keyed requests are finished.
+    Runtime::new(service_fn(
         move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
             Ok::<_, Error>(handle_raw_event(app, event.payload.get(), event.context).await)
         },
     ))
+    .layer(TracingLayer::new())
+    .layer(AfterResponseLayer(app))
+    .run()
     .await
 }

@@ -111,6 +111,8 @@ impl RuntimeApi {
         }
     }
 
+    /// Waits for the function's next call to `/next` (its first, or the one after an answer:
+    /// the function is idle from then on); returns when it came.
     pub async fn first_next(&self) -> Instant {
         loop {
             if let Seen::Next(at) = self.next_seen().await {

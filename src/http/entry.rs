@@ -13,13 +13,18 @@
 //! Should the conversion still panic on something unforeseen, the panic is caught and the
 //! caller gets a 400 problem.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use base64::Engine;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::http::{self, HeaderMap, HeaderValue};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Context, Request, RequestExt, Response};
+use lambda_runtime::tower::{Layer, Service};
+use lambda_runtime::LambdaInvocation;
 use serde::Serialize;
 
 use crate::auth::clients::ClientLookup;
@@ -350,6 +355,52 @@ fn to_lambda_response(origin: Origin, response: Response<Body>) -> EventResponse
             out.multi_value_headers = http::HeaderMap::new();
             EventResponse::HttpApi(out)
         }
+    }
+}
+
+/// The runtime's outermost layer: each invocation, its response posted, then
+/// [`App::after_response`] before the runtime asks for the next event. Lambda freezes a
+/// container only when it asks for the next event, so this work runs, and is billed, inside
+/// the invocation; the caller has its answer before it.
+pub struct AfterResponseLayer<'a, S, D>(pub &'a App<S, D>);
+
+impl<'a, Inner, S, D> Layer<Inner> for AfterResponseLayer<'a, S, D> {
+    type Service = AfterResponse<'a, Inner, S, D>;
+
+    fn layer(&self, inner: Inner) -> Self::Service {
+        AfterResponse { inner, app: self.0 }
+    }
+}
+
+/// See [`AfterResponseLayer`].
+pub struct AfterResponse<'a, Inner, S, D> {
+    inner: Inner,
+    app: &'a App<S, D>,
+}
+
+impl<'a, Inner, S, D> Service<LambdaInvocation> for AfterResponse<'a, Inner, S, D>
+where
+    Inner: Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error>,
+    Inner::Future: 'a,
+    S: PersonStore,
+    D: ClientLookup,
+{
+    type Response = ();
+    type Error = lambda_runtime::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + 'a>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let answered = self.inner.call(invocation);
+        let app = self.app;
+        Box::pin(async move {
+            let result = answered.await;
+            app.after_response().await;
+            result
+        })
     }
 }
 

@@ -43,6 +43,8 @@ pub struct App<S, D = ClientDirectory> {
     /// The current time; a function so tests can pin it.
     pub clock: fn() -> OffsetDateTime,
     pub metrics: Metrics,
+    /// Idempotency records to finish once the response is posted.
+    pub(super) unrecorded: keyed::Unrecorded,
 }
 
 impl<S: PersonStore, D: ClientLookup> App<S, D> {
@@ -52,7 +54,16 @@ impl<S: PersonStore, D: ClientLookup> App<S, D> {
             authenticator,
             clock: OffsetDateTime::now_utc,
             metrics: Metrics::new(MetricsSink::Off),
+            unrecorded: keyed::Unrecorded::default(),
         }
+    }
+
+    /// The work an answer does not wait for: finishing the records of keyed requests. The
+    /// Lambda entry point runs it after posting each response and before asking for the next
+    /// event (Lambda freezes a container only then); every other caller of the handler runs it
+    /// after each answer. The handler also runs it first, so nothing is ever left behind.
+    pub async fn after_response(&self) {
+        self.unrecorded.finish_all(&self.store).await;
     }
 
     /// Sends one EMF metrics line per request to `sink`.
@@ -162,6 +173,7 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: Request,
 ) -> Response<Body> {
+    app.after_response().await;
     let started = Instant::now();
     let meta = RequestMeta {
         request_id: request_id(&request),

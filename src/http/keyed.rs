@@ -7,6 +7,7 @@
 //! told by its write id: the person carries it while that write is the last. A claimant that
 //! takes the claim over keeps the write id, and settles the earlier write before anything else.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use lambda_http::http::{header, HeaderValue};
@@ -16,6 +17,7 @@ use time::OffsetDateTime;
 use crate::auth::clients::ClientLookup;
 use crate::engine::record::{version_of, Record, Stored};
 use crate::engine::Value;
+use crate::http::deadline::Deadline;
 use crate::http::handler::{
     call, execute, success_response, App, Executed, Prepared, StoreUse, Write,
 };
@@ -145,7 +147,7 @@ async fn settle_abandoned<S: PersonStore, D: ClientLookup>(
     StoreUse,
 ) {
     let key = prepared.person_key();
-    let (read, mut store) = call(prepared, "read", app.store.read_person(&key)).await;
+    let (read, store) = call(prepared, "read", app.store.read_person(&key)).await;
     let person = match read {
         Ok(person) => person,
         Err(error) => return (Some((Err(error), "unsettled")), store),
@@ -155,8 +157,9 @@ async fn settle_abandoned<S: PersonStore, D: ClientLookup>(
         Earlier::Applied(updated) => {
             let response = success_response(prepared.dialect, prepared.person, &updated);
             let answer = idempotency::recorded(&response);
-            store.add(record_answer(app, prepared, recording, Some(&answer)).await);
-            (Ok(idempotency::replay(&answer)), "recovered")
+            let replayed = idempotency::replay(&answer);
+            record_answer(app, prepared, recording, Some(answer));
+            (Ok(replayed), "recovered")
         }
         Earlier::Unknown => {
             tracing::warn!(
@@ -165,8 +168,12 @@ async fn settle_abandoned<S: PersonStore, D: ClientLookup>(
             );
             let error = ApiError::IdempotencyOutcomeUnknown;
             let response = error.to_response(prepared.dialect.problems, meta);
-            let answer = idempotency::recorded(&response);
-            store.add(record_answer(app, prepared, recording, Some(&answer)).await);
+            record_answer(
+                app,
+                prepared,
+                recording,
+                Some(idempotency::recorded(&response)),
+            );
             (Err(error), "outcome-unknown")
         }
     };
@@ -174,7 +181,7 @@ async fn settle_abandoned<S: PersonStore, D: ClientLookup>(
 }
 
 /// After the request ran: records its answer (a success, or a refusal it will always get), or
-/// releases the key when nothing was written. When the update's fate is unknown, the person
+/// releases the key when nothing was written, once the response is posted. When the update's fate is unknown, the person
 /// tells whether it was applied; if it cannot tell, the claim is left to lapse, and the retry
 /// that takes it over settles it.
 async fn conclude<S: PersonStore, D: ClientLookup>(
@@ -220,35 +227,75 @@ async fn conclude<S: PersonStore, D: ClientLookup>(
                 .then(|| idempotency::recorded(&response))
         }
     };
-    let used = record_answer(app, prepared, recording, answer.as_ref()).await;
-    executed.store.add(used);
+    record_answer(app, prepared, recording, answer);
     executed
 }
 
-/// Finishes the record: with the answer, or released (`None`). Sent twice at most; an
-/// unfinished claim lapses with its lock, and its write id settles it then.
-async fn record_answer<S: PersonStore, D: ClientLookup>(
+/// Finishes the record with the answer, or released (`None`), once the response is posted
+/// (see [`App::after_response`]).
+fn record_answer<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
     recording: &Recording,
-    answer: Option<&RecordedAnswer>,
-) -> StoreUse {
-    let mut store = StoreUse::default();
-    for _ in 0..2 {
-        let finishing = app
-            .store
-            .finish(&recording.record, &recording.claim_id, answer);
-        let (finished, used) = call(prepared, "finish", finishing).await;
-        store.add(used);
-        if finished.is_ok() {
-            return store;
+    answer: Option<RecordedAnswer>,
+) {
+    app.unrecorded.push(Finishing {
+        record: recording.record.clone(),
+        claim_id: recording.claim_id.clone(),
+        answer,
+        deadline: prepared.deadline,
+        dialect: prepared.dialect.name,
+    });
+}
+
+/// Records of keyed requests still to finish: the caller gets its answer one round trip
+/// sooner, and the record is finished right after, before the container takes another event.
+#[derive(Debug, Default)]
+pub struct Unrecorded(Mutex<Vec<Finishing>>);
+
+/// One record to finish.
+#[derive(Debug)]
+pub struct Finishing {
+    record: RecordKey,
+    claim_id: String,
+    answer: Option<RecordedAnswer>,
+    deadline: Deadline,
+    dialect: &'static str,
+}
+
+impl Unrecorded {
+    fn push(&self, finishing: Finishing) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(finishing);
+    }
+
+    /// Finishes every record pushed so far, each sent twice at most under its request's
+    /// deadline; one left unfinished lapses with its lock, and its write id settles it then.
+    pub(super) async fn finish_all<S: PersonStore>(&self, store: &S) {
+        let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        for finishing in pending {
+            let mut finished = false;
+            for _ in 0..2 {
+                let finish = store.finish(
+                    &finishing.record,
+                    &finishing.claim_id,
+                    finishing.answer.as_ref(),
+                );
+                if let Ok(Ok(())) = finishing.deadline.run(finish).await {
+                    finished = true;
+                    break;
+                }
+            }
+            if !finished {
+                tracing::warn!(
+                    dialect = finishing.dialect,
+                    "the idempotency record could not be finished; it is settled when its lock lapses"
+                );
+            }
         }
     }
-    tracing::warn!(
-        dialect = prepared.dialect.name,
-        "the idempotency record could not be finished; it is settled when its lock lapses"
-    );
-    store
 }
 
 /// What an earlier claimant's write did, as the person shows it.

@@ -220,6 +220,8 @@ impl TestEnv {
     pub async fn send_with_context(&self, event: &Event, context: Context) -> Reply {
         let text = serde_json::to_string(&event.json).expect("the event serializes");
         let response = handle_raw_event(&self.app, &text, context).await;
+        // As the runtime does once the response is posted.
+        self.app.after_response().await;
         Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
     }
 
