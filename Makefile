@@ -12,7 +12,7 @@ CLIENT_VENV := .venv-client
 CLIENT_TOOLS := $(CLIENT_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import load openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -116,6 +116,12 @@ openssl:
 bench-cold: java openssl $(NODE_TOOLS) ## Cold start as Lambda sees it: TLS to DynamoDB, CPU share per memory size (target/bench/cold.md)
 	cargo build --release --bin person-patch --example hello_lambda --example direct_update
 	scripts/with-dynamodb-local cargo bench --bench cold
+
+LOAD_PROCESSES ?= 12
+LOAD_SECONDS ?= 20
+load: java $(NODE_TOOLS) ## LOAD_PROCESSES (12) release function processes for LOAD_SECONDS (20) against DynamoDB Local, checked, beside a direct-UpdateItem floor (target/bench/load.md)
+	cargo build --release --bin person-patch --example direct_update
+	LOAD_PROCESSES=$(LOAD_PROCESSES) LOAD_SECONDS=$(LOAD_SECONDS) scripts/with-dynamodb-local cargo bench --bench load
 
 bench-import: java $(NODE_TOOLS) ## Import of IMPORT_PERSONS (default 100,000) persons beside a BatchWriteItem floor, and its peak memory (target/bench/import.md)
 	cargo build --release --bin person-patch-admin

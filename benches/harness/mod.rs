@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod floor;
+pub mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -160,7 +161,10 @@ pub async fn serve(
             .to_owned();
         if path.ends_with("/invocation/next") {
             let _ = seen.send(Seen::Next(Instant::now()));
-            let (id, event, handed) = events.lock().await.recv().await.expect("events");
+            // No more events once the stand-in is dropped: the process is about to be stopped.
+            let Some((id, event, handed)) = events.lock().await.recv().await else {
+                return Ok(());
+            };
             let deadline = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
@@ -241,7 +245,6 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
     }
     command
         .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "person-patch")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -256,6 +259,7 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
         .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         .env("PERSONS_TABLE", PERSONS_TABLE)
         .env("CLIENTS_TABLE", CLIENTS_TABLE)
+        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -265,9 +269,21 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
 /// A DynamoDB client for DynamoDB Local at `endpoint` with the function's SDK settings, and
 /// the benchmark's tables with the demo data in them.
 pub async fn local_tables(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let client = local_client(endpoint);
+    admin::create_tables(&client, PERSONS_TABLE, CLIENTS_TABLE)
+        .await
+        .expect("tables");
+    admin::seed_demo(&client, PERSONS_TABLE, CLIENTS_TABLE)
+        .await
+        .expect("demo data");
+    client
+}
+
+/// A DynamoDB client for DynamoDB Local at `endpoint` with the function's SDK settings.
+pub fn local_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     let settings = person_patch::store::sdk::SdkSettings::default();
-    let client = aws_sdk_dynamodb::Client::from_conf(
+    aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -276,14 +292,7 @@ pub async fn local_tables(endpoint: &str) -> aws_sdk_dynamodb::Client {
             .retry_config(settings.retry_config())
             .timeout_config(settings.timeout_config())
             .build(),
-    );
-    admin::create_tables(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("tables");
-    admin::seed_demo(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("demo data");
-    client
+    )
 }
 
 pub fn rss_kib(pid: u32, field: &str) -> u64 {
