@@ -278,6 +278,27 @@ async fn concurrent_first_requests_carry_it_out_once() {
 }
 
 #[tokio::test]
+async fn a_retry_that_arrives_before_the_answer_is_recorded_waits_for_it() {
+    let env = TestEnv::new().await;
+    let event = keyed(v1(json!({"position": "quick retry"})), "quick");
+    // The first container has posted its answer; it records it only after that.
+    let first = env.answer_only(&event).await;
+    assert_eq!(first.status, 204, "{:?}", first.body);
+    assert_eq!(text(&records(&env).await[0], "state"), Some("running"));
+    // The same request reaches another container meanwhile; the first records its answer
+    // 60 ms later.
+    let other = env.another_container();
+    let (retry, ()) = tokio::join!(env.send_to_container(&other, &event), async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        env.app.after_response().await;
+    });
+    assert_eq!(retry.status, 204, "{:?}", retry.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.header("etag"), first.header("etag"));
+    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+}
+
+#[tokio::test]
 async fn a_committed_update_whose_reply_was_lost_is_recorded_once() {
     let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
     proxy.inject("UpdateItem:person", Fault::LoseReply, Some(1));

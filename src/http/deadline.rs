@@ -45,6 +45,11 @@ impl Deadline {
         Deadline(Some(Instant::now() + left))
     }
 
+    /// Whether `wait` ends before the deadline.
+    pub fn allows(&self, wait: Duration) -> bool {
+        self.0.is_none_or(|at| Instant::now() + wait < at)
+    }
+
     /// Runs `call`, abandoning it when the deadline passes first (or has passed already).
     pub async fn run<F: Future>(&self, call: F) -> Result<F::Output, Expired> {
         match self.0 {

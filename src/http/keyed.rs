@@ -73,9 +73,11 @@ pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
             return answered(Ok(idempotency::replay(&answer)), store, "replayed")
         }
         Claim::Reused => return answered(Err(ApiError::IdempotencyKeyReused), store, "reused"),
-        Claim::InFlight { retry_after } => {
+        // The lock bounds how long the first may run; most finish far sooner, so the retry
+        // is asked to come back in a second.
+        Claim::InFlight { .. } => {
             let error = ApiError::IdempotencyKeyInFlight {
-                retry_after_seconds: retry_after.as_secs().max(1),
+                retry_after_seconds: 1,
             };
             return answered(Err(error), store, "in-flight");
         }
@@ -102,7 +104,17 @@ pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
     )
 }
 
-/// Claims the key.
+/// How long, step by step, a request waits for the same request running elsewhere before it
+/// answers 409: the first records its answer right after posting its response, so a retry
+/// sent at once usually meets it still running for a few milliseconds.
+const IN_FLIGHT_WAITS: [Duration; 4] = [
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(160),
+];
+
+/// Claims the key; while the same request runs elsewhere, waits a little for its answer.
 async fn claim<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
@@ -123,14 +135,24 @@ async fn claim<S: PersonStore, D: ClientLookup>(
         body_bytes(request),
     );
     let claim_id = uuid::Uuid::new_v4().simple().to_string();
-    let claiming = app.store.claim(ClaimRequest {
-        record: &record,
-        fingerprint: &fingerprint,
-        claim_id: &claim_id,
-        now: SystemTime::now(),
-    });
-    let (claimed, store) = call(prepared, "claim", claiming).await;
-    (claimed.map(|claim| (claim, record, claim_id)), store)
+    let mut store = StoreUse::default();
+    let mut waits = IN_FLIGHT_WAITS.iter();
+    loop {
+        let claiming = app.store.claim(ClaimRequest {
+            record: &record,
+            fingerprint: &fingerprint,
+            claim_id: &claim_id,
+            now: SystemTime::now(),
+        });
+        let (claimed, used) = call(prepared, "claim", claiming).await;
+        store.add(used);
+        match (&claimed, waits.next()) {
+            (Ok(Claim::InFlight { .. }), Some(wait)) if prepared.deadline.allows(*wait) => {
+                tokio::time::sleep(*wait).await;
+            }
+            _ => return (claimed.map(|claim| (claim, record, claim_id)), store),
+        }
+    }
 }
 
 /// A claim taken over from a claimant that never finished: its write, when the person shows

@@ -139,6 +139,13 @@ pub struct TestEnv {
     pub app: App<DynamoPersonStore>,
 }
 
+/// One event through the function's event adapter, as JSON text, as the runtime hands it over.
+async fn send_to(app: &App<DynamoPersonStore>, event: &Event, context: Context) -> Reply {
+    let text = serde_json::to_string(&event.json).expect("the event serializes");
+    let response = handle_raw_event(app, &text, context).await;
+    Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
+}
+
 impl TestEnv {
     pub async fn new() -> TestEnv {
         TestEnv::build(client()).await
@@ -218,11 +225,38 @@ impl TestEnv {
     /// Sends a raw event with an invocation context (its deadline, request id), as JSON text,
     /// the way the function's runtime loop hands it over.
     pub async fn send_with_context(&self, event: &Event, context: Context) -> Reply {
-        let text = serde_json::to_string(&event.json).expect("the event serializes");
-        let response = handle_raw_event(&self.app, &text, context).await;
+        let reply = send_to(&self.app, event, context).await;
         // As the runtime does once the response is posted.
         self.app.after_response().await;
-        Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
+        reply
+    }
+
+    /// The answer alone, as the caller has it once the runtime posted it: the work after the
+    /// response (`App::after_response`) is left to the test.
+    pub async fn answer_only(&self, event: &Event) -> Reply {
+        send_to(&self.app, event, Context::default()).await
+    }
+
+    /// Another container of the function on the same tables (straight to DynamoDB Local).
+    pub fn another_container(&self) -> App<DynamoPersonStore> {
+        App::new(
+            DynamoPersonStore::new(self.client.clone(), self.persons_table.clone()),
+            Authenticator::new(ClientDirectory::new(
+                self.client.clone(),
+                self.clients_table.clone(),
+            )),
+        )
+    }
+
+    /// Sends an event to `container`, then its work after the response.
+    pub async fn send_to_container(
+        &self,
+        container: &App<DynamoPersonStore>,
+        event: &Event,
+    ) -> Reply {
+        let reply = send_to(container, event, Context::default()).await;
+        container.after_response().await;
+        reply
     }
 
     /// The stored person, read consistently.
