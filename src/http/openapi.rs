@@ -283,7 +283,7 @@ fn parameters(dialect: &Dialect) -> Json {
          "description": "* or a list of up to 100 ETags from earlier answers: update only if the record is still at one of those versions (else 412).",
          "schema": {"type": "string", "pattern": "^[ \\t]*(\\*|\"[0-9]{1,19}\"([ \\t]*,[ \\t]*\"[0-9]{1,19}\"){0,99})[ \\t]*$"}},
         {"name": "Idempotency-Key", "in": "header", "required": false,
-         "description": "A key of the client's choosing, as a quoted string (RFC 8941) of 1 to 255 printable ASCII characters, scoped to the credentials and customer. Within 24 hours, the same request (method, path, If-Match and body) with the same key answers what the first one answered, with Idempotent-Replayed: true, and writes nothing; another request with the key is a 422; while the first is still being carried out, a 409 with Retry-After. Answers of 5xx are not kept: the key may be used again.",
+         "description": "A key of the client's choosing, as a quoted string (RFC 8941) of 1 to 255 printable ASCII characters, scoped to the credentials and customer. Within 24 hours, the same request (method, path, If-Match and body) with the same key answers what the first one answered, with Idempotent-Replayed: true, and writes nothing; another request with the key is a 422; while the first is still being carried out, a 409 with Retry-After. Answers of 5xx are not kept: the key may be used again. A first request that died after it may have written is settled by the retry after its 15 s lock: its success when the person shows that write, the request carried out when the person was not written since, else a 409 (outcome unknown).",
          "schema": {"type": "string", "pattern": "^\"([\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]|\\\\[\"\\\\]){1,255}\"$"},
          "example": "\"8e03978e-40d5-43e8-bc93-6894a57f9324\""},
     ])
@@ -320,7 +320,7 @@ fn responses(dialect: &Dialect) -> Map<String, Json> {
             json!({"WWW-Authenticate": header("The challenge.", json!({"type": "string", "const": BASIC_CHALLENGE}))}))),
         ("403", problem_response("The credentials lack the scope, or may not act for the customer.", style, false, json!({}))),
         ("404", problem_response("No such person for this customer.", style, false, json!({}))),
-        ("409", problem_response("The first request with this Idempotency-Key is still being carried out (retry after Retry-After), or the stored record holds an attribute another tool wrote in a type this service cannot update without losing data (customFields not a map, version not a number); nothing was written.", style, false,
+        ("409", problem_response("The first request with this Idempotency-Key is still being carried out (retry after Retry-After), or it died after it may have written and the person changed since, so its outcome cannot be told (nothing is written; send further changes with a new key), or the stored record holds an attribute another tool wrote in a type this service cannot update without losing data (customFields not a map, version not a number); nothing was written.", style, false,
             json!({"Retry-After": header("Seconds to wait (with an Idempotency-Key in flight).", json!({"type": "integer"}))}))),
         ("412", problem_response("If-Match did not match; the current ETag is given.", style, false,
             json!({"ETag": header("The current version.", json!({"type": "string"}))}))),
