@@ -50,6 +50,48 @@ async fn main() {
     let rate = total as f64 / report.elapsed.as_secs_f64();
     let floor_rate = floor_count as f64 / settings.duration.as_secs_f64();
     let floor_summary = summary(floor_millis);
+    let (md, kinds) = markdown(&report, &settings, floor_count, &floor_summary);
+    println!("{md}");
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    std::fs::write(dir.join("load.md"), &md).expect("load.md");
+    let report_json = json!({
+        "processes": processes, "seconds": seconds, "requests": total, "per_second": round(rate),
+        "kinds": kinds,
+        "floor": {"requests": floor_count, "per_second": round(floor_rate), "latency": floor_summary},
+        "failures": report.failures,
+    });
+    std::fs::write(
+        dir.join("load.json"),
+        serde_json::to_string_pretty(&report_json).expect("JSON"),
+    )
+    .expect("load.json");
+    eprintln!(
+        "load: {total} requests in {:.1} s ({rate:.0}/s; floor {floor_rate:.0}/s), {}",
+        report.elapsed.as_secs_f64(),
+        if report.failures.is_empty() {
+            "all checks passed".to_owned()
+        } else {
+            format!("{} checks FAILED", report.failures.len())
+        }
+    );
+    if !report.failures.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+/// The report's table and checks, and the per-kind figures for load.json.
+fn markdown(
+    report: &load::LoadReport,
+    settings: &LoadSettings,
+    floor_count: usize,
+    floor_summary: &serde_json::Value,
+) -> (String, serde_json::Value) {
+    let processes = settings.processes;
+    let seconds = settings.duration.as_secs();
+    let total = report.seen.len();
+    let rate = total as f64 / report.elapsed.as_secs_f64();
+    let floor_rate = floor_count as f64 / settings.duration.as_secs_f64();
     let mix = report.status_mix();
     let mut md = format!(
         "# Load (`make load`)\n\n{processes} function processes, {seconds} s, DynamoDB Local on 127.0.0.1.\n\n\
@@ -90,33 +132,7 @@ async fn main() {
             md.push_str(&format!("- {failure}\n"));
         }
     }
-    println!("{md}");
-    let dir = root().join("target/bench");
-    std::fs::create_dir_all(&dir).expect("target/bench");
-    std::fs::write(dir.join("load.md"), &md).expect("load.md");
-    let report_json = json!({
-        "processes": processes, "seconds": seconds, "requests": total, "per_second": round(rate),
-        "kinds": kinds,
-        "floor": {"requests": floor_count, "per_second": round(floor_rate), "latency": floor_summary},
-        "failures": report.failures,
-    });
-    std::fs::write(
-        dir.join("load.json"),
-        serde_json::to_string_pretty(&report_json).expect("JSON"),
-    )
-    .expect("load.json");
-    eprintln!(
-        "load: {total} requests in {:.1} s ({rate:.0}/s; floor {floor_rate:.0}/s), {}",
-        report.elapsed.as_secs_f64(),
-        if report.failures.is_empty() {
-            "all checks passed".to_owned()
-        } else {
-            format!("{} checks FAILED", report.failures.len())
-        }
-    );
-    if !report.failures.is_empty() {
-        std::process::exit(1);
-    }
+    (md, kinds)
 }
 
 /// The floor: `processes` copies of `examples/direct_update`, each sending the `UpdateItem`

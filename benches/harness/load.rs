@@ -228,6 +228,18 @@ async fn setup(settings: &LoadSettings) -> Setup {
         });
         callers.push(Caller::Jwt { id });
     }
+    let persons = add_persons(&client, &persons_table).await;
+    Setup {
+        client,
+        persons_table,
+        clients_table,
+        persons,
+        callers,
+    }
+}
+
+/// The demo persons and three more of each dialect, stored.
+async fn add_persons(client: &aws_sdk_dynamodb::Client, persons_table: &str) -> Vec<Person> {
     let mut persons = Vec::new();
     for n in 0..PERSONS / 2 {
         let id = if n == 0 {
@@ -264,19 +276,13 @@ async fn setup(settings: &LoadSettings) -> Setup {
         item.insert("sk".into(), AttributeValue::S(person.sort_key.clone()));
         client
             .put_item()
-            .table_name(&persons_table)
+            .table_name(persons_table)
             .set_item(Some(item))
             .send()
             .await
             .expect("a load person");
     }
-    Setup {
-        client,
-        persons_table,
-        clients_table,
-        persons,
-        callers,
-    }
+    persons
 }
 
 /// A keyed request to send again, once due.

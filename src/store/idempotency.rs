@@ -106,37 +106,10 @@ impl DynamoPersonStore {
                 _ => return Err(classify_other(&error)),
             },
         };
-        let text = |name: &str| match old.get(name) {
-            Some(AttributeValue::S(v)) => Some(v.as_str()),
-            _ => None,
-        };
-        let number = |name: &str| match old.get(name) {
-            Some(AttributeValue::N(v)) => v.parse::<u64>().ok(),
-            _ => None,
-        };
-        if number(EXPIRES_AT).is_some_and(|expires| expires < now) {
-            return self.claim_expired(&request).await;
+        match answer_for(&old, &request, now) {
+            Some(claim) => Ok(claim),
+            None => self.claim_expired(&request).await,
         }
-        if text(CLAIM) == Some(request.claim_id) {
-            // The SDK sent the claim again after its first sending committed unheard.
-            return claimed(&old, &request);
-        }
-        if text(FINGERPRINT) != Some(request.fingerprint) {
-            return Ok(Claim::Reused);
-        }
-        if text(STATE) == Some(DONE) {
-            return Ok(match answer_of(&old) {
-                Some(answer) => Claim::Replay(answer),
-                // A record we cannot read back: treat the request as still running.
-                None => Claim::InFlight {
-                    retry_after: Duration::from_secs(1),
-                },
-            });
-        }
-        let locked_until = number(LOCKED_UNTIL).unwrap_or(now);
-        Ok(Claim::InFlight {
-            retry_after: Duration::from_secs(locked_until.saturating_sub(now).max(1)),
-        })
     }
 
     /// Replaces an expired record (past its retention, not yet deleted by TTL) with a fresh
@@ -204,6 +177,44 @@ impl DynamoPersonStore {
             Err(e) => Err(classify_other(&e)),
         }
     }
+}
+
+/// How a failed claim ends, from the record as it was (`ALL_OLD`): `None` when the record is
+/// expired and may be replaced.
+fn answer_for(old: &Item, request: &ClaimRequest<'_>, now: u64) -> Option<Claim> {
+    let text = |name: &str| match old.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    let number = |name: &str| match old.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<u64>().ok(),
+        _ => None,
+    };
+    if number(EXPIRES_AT).is_some_and(|expires| expires < now) {
+        return None;
+    }
+    if text(CLAIM) == Some(request.claim_id) {
+        // The SDK sent the claim again after its first sending committed unheard.
+        return Some(claimed(old, request).unwrap_or(Claim::InFlight {
+            retry_after: Duration::from_secs(1),
+        }));
+    }
+    if text(FINGERPRINT) != Some(request.fingerprint) {
+        return Some(Claim::Reused);
+    }
+    if text(STATE) == Some(DONE) {
+        return Some(match answer_of(old) {
+            Some(answer) => Claim::Replay(answer),
+            // A record we cannot read back: treat the request as still running.
+            None => Claim::InFlight {
+                retry_after: Duration::from_secs(1),
+            },
+        });
+    }
+    let locked_until = number(LOCKED_UNTIL).unwrap_or(now);
+    Some(Claim::InFlight {
+        retry_after: Duration::from_secs(locked_until.saturating_sub(now).max(1)),
+    })
 }
 
 /// The write of a claimed record (`ALL_NEW` of the claim): its write id and claim time,
