@@ -8,12 +8,18 @@
 //! - CPU: `/sys/fs/cgroup/cpu/person-patch-bench/cpu.cfs_quota_us` = period × MB / 1769. Where
 //!   no cpu controller can be written, the run says so and measures at a full core only.
 //!
-//! Side by side, medians over fresh processes (`COLD_RUNS`, default 7) at each size: init
-//! (spawn → first `next`) of the function and of a hello-world `lambda_http`; the first and
-//! second responses after a JWT-authorizer, a generated-secret Basic and an argon2id Basic first
-//! request; the first response with init at a full core and the quota applied from the first
-//! `next`; and warm PATCH p50/p99 beside the same `UpdateItem` sent directly over the same TLS
-//! path from a process under the same quota. Writes target/bench/cold.{json,md}.
+//! Two models, side by side in one run, medians over fresh processes (`COLD_RUNS`, default 7)
+//! at each size:
+//! - **on demand** (the headline): init at a full core, as on-demand Lambda runs it, and the
+//!   process moved into the size's quota at its first `next`;
+//! - **held from the start** (the worst case): the quota from the process's first instruction.
+//!
+//! In each: init (spawn → first `next`), first response (spawn → response; and from the event
+//! handed out) and the second request, for a JWT-authorizer, a generated-secret Basic and an
+//! argon2id Basic caller, beside a hello-world `lambda_http` and a process sending the same
+//! `UpdateItem` directly (its first and second call after the same set-up); then warm PATCH
+//! p50/p99 beside that direct `UpdateItem` over the same TLS path under the same quota. Writes
+//! target/bench/cold.{json,md}.
 
 mod harness;
 
@@ -34,6 +40,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The memory sizes of the power-tuning table, in MB.
 const SIZES: [u32; 5] = [128, 256, 512, 1024, 1769];
+/// The first requests measured, by their caller.
+const CALLERS: [&str; 3] = [
+    "JWT authorizer context",
+    "Basic, generated secret",
+    "Basic, argon2id secret",
+];
 /// One vCPU's worth of memory.
 const FULL_CORE_MB: u32 = 1769;
 const PERIOD_US: u64 = 100_000;
@@ -233,8 +245,8 @@ impl Bench {
     }
 
     /// `runs` fresh processes of `binary`: spawn → next, spawn → first response, the second
-    /// response's latency. With `late_quota`, init runs at a full core and the process joins
-    /// the cgroup at its first `next`.
+    /// response's latency. With `late_quota` (on demand), init runs at a full core and the
+    /// process joins the cgroup at its first `next`.
     async fn cold(&self, binary: &Path, auth: &Auth, late_quota: bool) -> Cold {
         let mut cold = Cold::default();
         for run in 0..self.runs {
@@ -264,12 +276,51 @@ impl Bench {
         cold
     }
 
-    /// Warm PATCH latencies, each followed by the same `UpdateItem` sent directly by a process
-    /// under the same quota.
-    async fn warm(&self, requests: usize) -> (Vec<f64>, Vec<f64>) {
-        let api = RuntimeApi::start().await;
-        let mut child = spawn_with(&self.binary, api.port, &self.launch(true));
-        let launch = self.launch(true);
+    /// The direct `UpdateItem` process started as the function is (init at a full core when
+    /// `late_quota`, joining the quota once set up), its first and second call.
+    fn direct_cold(&self, late_quota: bool) -> Cold {
+        let mut cold = Cold::default();
+        for _ in 0..self.runs {
+            let spawned = Instant::now();
+            let (mut child, mut to_direct, mut from_direct) = self.direct_process(!late_quota);
+            let ready = ms(spawned.elapsed());
+            if late_quota {
+                if let Some(cgroup) = &self.cgroup {
+                    std::fs::write(cgroup.join("cgroup.procs"), child.id().to_string())
+                        .expect("join the cgroup");
+                }
+            }
+            let mut call = || {
+                writeln!(to_direct).expect("ask for a direct UpdateItem");
+                let mut line = String::new();
+                from_direct.read_line(&mut line).expect("its time");
+                line.trim().parse::<f64>().unwrap_or(f64::NAN)
+            };
+            let first = call();
+            let to_first = ms(spawned.elapsed());
+            let second = call();
+            cold.to_next.push(ready);
+            cold.to_first.push(to_first);
+            cold.handed_to_first.push(first);
+            cold.second.push(second);
+            drop(to_direct);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        cold
+    }
+
+    /// The direct `UpdateItem` helper, set up (its `ready` line read): the process, its stdin
+    /// and its stdout.
+    fn direct_process(
+        &self,
+        throttled_from_start: bool,
+    ) -> (
+        std::process::Child,
+        std::process::ChildStdin,
+        StdBufReader<std::process::ChildStdout>,
+    ) {
+        let launch = self.launch(throttled_from_start);
         let mut direct = std::process::Command::new(&self.direct);
         direct
             .env_clear()
@@ -294,8 +345,22 @@ impl Bench {
             }
         }
         let mut direct = direct.spawn().expect("the direct UpdateItem helper");
-        let mut to_direct = direct.stdin.take().expect("stdin");
+        let to_direct = direct.stdin.take().expect("stdin");
         let mut from_direct = StdBufReader::new(direct.stdout.take().expect("stdout"));
+        let mut ready = String::new();
+        from_direct
+            .read_line(&mut ready)
+            .expect("the helper starts");
+        assert_eq!(ready.trim(), "ready");
+        (direct, to_direct, from_direct)
+    }
+
+    /// Warm PATCH latencies, each followed by the same `UpdateItem` sent directly by a process
+    /// under the same quota.
+    async fn warm(&self, requests: usize) -> (Vec<f64>, Vec<f64>) {
+        let api = RuntimeApi::start().await;
+        let mut child = spawn_with(&self.binary, api.port, &self.launch(true));
+        let (mut direct, mut to_direct, mut from_direct) = self.direct_process(true);
         let mut patch = Vec::new();
         let mut floor = Vec::new();
         let auth = Auth::Jwt;
@@ -391,16 +456,16 @@ async fn main() {
         );
     }
     let cases = [
-        ("JWT authorizer context", Auth::Jwt),
+        (CALLERS[0], Auth::Jwt),
         (
-            "Basic, generated secret",
+            CALLERS[1],
             Auth::Basic {
                 id: "bench-generated".into(),
                 secret: generated.clone(),
             },
         ),
         (
-            "Basic, argon2id secret",
+            CALLERS[2],
             Auth::Basic {
                 id: admin::DEMO_CLIENT_ID.into(),
                 secret: admin::DEMO_CLIENT_SECRET.into(),
@@ -419,44 +484,7 @@ async fn main() {
             set_share(cgroup, memory);
         }
         eprintln!("{memory} MB: cold starts ({runs} each), then {warm_requests} warm requests");
-        let hello = bench.cold(&bench.hello.clone(), &Auth::Jwt, false).await;
-        let mut row = json!({
-            "memory_mb": memory,
-            "cpu_share": round(f64::from(memory) / f64::from(FULL_CORE_MB)),
-            "hello_init_ms": median(&hello.to_next),
-            "hello_first_response_ms": median(&hello.to_first),
-        });
-        let binary = bench.binary.clone();
-        for (name, auth) in &cases {
-            let cold = bench.cold(&binary, auth, false).await;
-            row[name.to_string()] = json!({
-                "init_ms": median(&cold.to_next),
-                "first_response_ms": median(&cold.to_first),
-                "second_request_ms": median(&cold.second),
-            });
-        }
-        let late = bench.cold(&binary, &Auth::Jwt, true).await;
-        row["JWT, init at a full core"] = json!({
-            "init_ms": median(&late.to_next),
-            "first_response_ms": median(&late.to_first),
-            "handed_to_first_response_ms": median(&late.handed_to_first),
-            "second_request_ms": median(&late.second),
-        });
-        let (patch, floor) = bench.warm(warm_requests).await;
-        let patch = summary(patch);
-        let floor = summary(floor);
-        let p50 = patch["p50_ms"].as_f64().unwrap_or(0.0);
-        let floor_p50 = floor["p50_ms"].as_f64().unwrap_or(0.0);
-        row["warm_patch"] = patch;
-        row["warm_direct_update_item"] = floor;
-        row["warm_overhead_percent"] =
-            json!(round(100.0 * (p50 - floor_p50) / floor_p50.max(1e-9)));
-        // A million warm requests: billed duration (whole ms) × memory, plus the request fee.
-        let gb_s = (p50.ceil() / 1000.0) * (f64::from(memory) / 1024.0) * 1e6;
-        row["cost_per_million_usd"] = json!({
-            "x86_64": round(gb_s * PRICE_X86_GB_S + PRICE_PER_MILLION_REQUESTS),
-            "arm64": round(gb_s * PRICE_ARM_GB_S + PRICE_PER_MILLION_REQUESTS),
-        });
+        let row = measure_size(&bench, memory, &cases, warm_requests).await;
         rows.push(row);
     }
     if let Some(cgroup) = &cgroup {
@@ -477,6 +505,57 @@ async fn main() {
     write_report(&report);
 }
 
+/// Both models at one memory size, and the warm figures.
+async fn measure_size(
+    bench: &Bench,
+    memory: u32,
+    cases: &[(&str, Auth)],
+    warm_requests: usize,
+) -> Json {
+    let mut row = json!({
+        "memory_mb": memory,
+        "cpu_share": round(f64::from(memory) / f64::from(FULL_CORE_MB)),
+    });
+    for (model, late_quota) in [("on_demand", true), ("held_from_start", false)] {
+        let hello = bench.cold(&bench.hello, &Auth::Jwt, late_quota).await;
+        let direct = bench.direct_cold(late_quota);
+        let mut figures = json!({
+            "hello": cold_figures(&hello),
+            "direct_update_item": cold_figures(&direct),
+        });
+        for (name, auth) in cases {
+            let cold = bench.cold(&bench.binary, auth, late_quota).await;
+            figures[name.to_string()] = cold_figures(&cold);
+        }
+        row[model] = figures;
+    }
+    let (patch, floor) = bench.warm(warm_requests).await;
+    let patch = summary(patch);
+    let floor = summary(floor);
+    let p50 = patch["p50_ms"].as_f64().unwrap_or(0.0);
+    let floor_p50 = floor["p50_ms"].as_f64().unwrap_or(0.0);
+    row["warm_patch"] = patch;
+    row["warm_direct_update_item"] = floor;
+    row["warm_overhead_percent"] = json!(round(100.0 * (p50 - floor_p50) / floor_p50.max(1e-9)));
+    // A million warm requests: billed duration (whole ms) × memory, plus the request fee.
+    let gb_s = (p50.ceil() / 1000.0) * (f64::from(memory) / 1024.0) * 1e6;
+    row["cost_per_million_usd"] = json!({
+        "x86_64": round(gb_s * PRICE_X86_GB_S + PRICE_PER_MILLION_REQUESTS),
+        "arm64": round(gb_s * PRICE_ARM_GB_S + PRICE_PER_MILLION_REQUESTS),
+    });
+    row
+}
+
+/// Medians of one case's fresh processes.
+fn cold_figures(cold: &Cold) -> Json {
+    json!({
+        "init_ms": median(&cold.to_next),
+        "first_response_ms": median(&cold.to_first),
+        "handed_to_first_response_ms": median(&cold.handed_to_first),
+        "second_request_ms": median(&cold.second),
+    })
+}
+
 fn write_report(report: &Json) {
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
@@ -492,22 +571,23 @@ fn write_report(report: &Json) {
         report["model"]["runs_per_case"],
         report["model"]["warm_requests"],
     );
-    md.push_str("| MB | hello init | init | first response: JWT | Basic generated | Basic argon2id | second request after JWT / generated / argon2id | JWT, init at full core: first response (handed → response) | warm p50 / p99 | direct UpdateItem p50 / p99 | overhead | $ per 1M, x86 / arm64 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (model, title) in [
+        (
+            "on_demand",
+            "On demand: init at a full core, the share from the first `next`",
+        ),
+        (
+            "held_from_start",
+            "Held to the share from the start (worst case)",
+        ),
+    ] {
+        md.push_str(&model_table(report, model, title));
+    }
+    md.push_str("## Warm\n\n| MB | PATCH p50 / p99 | direct UpdateItem p50 / p99 | overhead | $ per 1M, x86 / arm64 |\n|---|---|---|---|---|\n");
     for row in report["sizes"].as_array().into_iter().flatten() {
-        let case = |name: &str, field: &str| row[name][field].as_f64().unwrap_or(f64::NAN);
         md.push_str(&format!(
-            "| {} | {} ms | {} ms | {} ms | {} ms | {} ms | {} / {} / {} ms | {} ms ({} ms) | {} / {} ms | {} / {} ms | {}% | {} / {} |\n",
+            "| {} | {} / {} ms | {} / {} ms | {}% | {} / {} |\n",
             row["memory_mb"],
-            row["hello_init_ms"],
-            case("JWT authorizer context", "init_ms"),
-            case("JWT authorizer context", "first_response_ms"),
-            case("Basic, generated secret", "first_response_ms"),
-            case("Basic, argon2id secret", "first_response_ms"),
-            case("JWT authorizer context", "second_request_ms"),
-            case("Basic, generated secret", "second_request_ms"),
-            case("Basic, argon2id secret", "second_request_ms"),
-            case("JWT, init at a full core", "first_response_ms"),
-            case("JWT, init at a full core", "handed_to_first_response_ms"),
             row["warm_patch"]["p50_ms"],
             row["warm_patch"]["p99_ms"],
             row["warm_direct_update_item"]["p50_ms"],
@@ -519,4 +599,49 @@ fn write_report(report: &Json) {
     }
     std::fs::write(dir.join("cold.md"), &md).expect("write");
     println!("{md}");
+}
+
+/// One model's table: per size, hello-world, the direct `UpdateItem`, and each caller's init,
+/// first response (its ratio to the hello-world's; from the event handed out) and second
+/// request.
+fn model_table(report: &Json, model: &str, title: &str) -> String {
+    let mut md = format!(
+        "## {title}\n\n| MB | hello: init / first response | direct UpdateItem: first / second call | caller | init | first response (× hello; handed → response) | second request |\n|---|---|---|---|---|---|---|\n"
+    );
+    for row in report["sizes"].as_array().into_iter().flatten() {
+        let figures = &row[model];
+        let hello_first = figures["hello"]["first_response_ms"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        for (i, caller) in CALLERS.iter().enumerate() {
+            let case = &figures[*caller];
+            let first = case["first_response_ms"].as_f64().unwrap_or(f64::NAN);
+            let (size, hello, direct) = if i == 0 {
+                (
+                    row["memory_mb"].to_string(),
+                    format!(
+                        "{} / {} ms",
+                        figures["hello"]["init_ms"], figures["hello"]["first_response_ms"]
+                    ),
+                    format!(
+                        "{} / {} ms",
+                        figures["direct_update_item"]["handed_to_first_response_ms"],
+                        figures["direct_update_item"]["second_request_ms"]
+                    ),
+                )
+            } else {
+                Default::default()
+            };
+            md.push_str(&format!(
+                "| {size} | {hello} | {direct} | {caller} | {} ms | {} ms ({}×; {} ms) | {} ms |\n",
+                case["init_ms"],
+                case["first_response_ms"],
+                round(first / hello_first),
+                case["handed_to_first_response_ms"],
+                case["second_request_ms"],
+            ));
+        }
+    }
+    md.push('\n');
+    md
 }

@@ -158,6 +158,8 @@ async fn floor(settings: &LoadSettings, persons_table: &str) -> (usize, Vec<f64>
             let mut stdin = child.stdin.take().expect("stdin");
             let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
             let mut millis = Vec::new();
+            let ready = lines.next_line().await.expect("the floor process starts");
+            assert_eq!(ready.as_deref(), Some("ready"));
             while Instant::now() < until {
                 stdin.write_all(b"\n").await.expect("send a line");
                 stdin.flush().await.expect("flush");

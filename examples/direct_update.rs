@@ -1,8 +1,9 @@
 //! The floor of the Lambda-model benchmark (`make bench-cold`): the `UpdateItem` a PATCH of
 //! `{"forename":"Augusta","title":null}` sends, sent directly with the function's SDK settings
 //! from a process held to the same CPU share as the function. For each line read on stdin it
-//! sends one and prints the milliseconds it took. Table and endpoint come from the environment
-//! (`PERSONS_TABLE`, `AWS_ENDPOINT_URL_DYNAMODB`, `SSL_CERT_FILE`), as for the function.
+//! sends one and prints the milliseconds it took; its first line, `ready`, says its set-up (the
+//! function's init) is done. Table and endpoint come from the environment (`PERSONS_TABLE`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, `SSL_CERT_FILE`), as for the function.
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -33,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         customer: admin::DEMO_CUSTOMER,
         person: admin::parse_person_id(admin::DEMO_V1_PERSON).ok_or("id")?,
     };
+    println!("ready");
     for line in std::io::stdin().lock().lines() {
         line?;
         let write_id = uuid::Uuid::new_v4().simple().to_string();
