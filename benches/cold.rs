@@ -428,9 +428,21 @@ async fn main() {
     let (ca, chain, key) = make_certificates(&root().join("target/bench/tls"));
     let upstream = plain.trim_start_matches("http://").to_owned();
     let tls_port = tls_terminator(&chain, &key, upstream).await;
+    // COLD_ENV adds settings to the function's environment (`K=V,K=V`), for a lever measured
+    // before and after in one build.
+    let mut env = vec![("SSL_CERT_FILE".to_owned(), ca.display().to_string())];
+    env.extend(
+        std::env::var("COLD_ENV")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            }),
+    );
     let launch = Launch {
         endpoint: Some(format!("https://localhost:{tls_port}")),
-        env: vec![("SSL_CERT_FILE".into(), ca.display().to_string())],
+        env,
         cgroup: None,
     };
     let cgroup = cgroup();
@@ -441,7 +453,10 @@ async fn main() {
         );
     }
     let mut bench = Bench {
-        binary: root().join("target/release/person-patch"),
+        // COLD_BINARY: another build of the function (a lever measured beside the current one).
+        binary: std::env::var("COLD_BINARY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("target/release/person-patch")),
         hello: root().join("target/release/examples/hello_lambda"),
         direct: root().join("target/release/examples/direct_update"),
         launch,
@@ -491,6 +506,8 @@ async fn main() {
         let _ = std::fs::write(cgroup.join("cpu.cfs_quota_us"), "-1");
     }
     bench.cgroup = None;
+    eprintln!("init with each trust store, at a full core");
+    let trust = trust_store_init(&bench).await;
 
     let report = json!({
         "label": label,
@@ -501,8 +518,47 @@ async fn main() {
             "warm_requests": warm_requests,
         },
         "sizes": rows,
+        "trust_store_init": trust,
     });
     write_report(&report);
+}
+
+/// Init (spawn → first `next`, full core, no connection opened and no rehearsal) with the
+/// system's CA bundle (an endpoint named, as for DynamoDB Local) and with the built-in Amazon
+/// roots (no endpoint named, as deployed), medians of 3 × `runs` each, interleaved.
+async fn trust_store_init(bench: &Bench) -> Json {
+    let launch = |endpoint: &str| Launch {
+        endpoint: Some(endpoint.to_owned()),
+        env: vec![
+            ("DYNAMODB_PRECONNECT".into(), "off".into()),
+            ("INIT_REHEARSAL".into(), "off".into()),
+        ],
+        cgroup: None,
+    };
+    let cases = [
+        (
+            "system CA bundle",
+            launch("https://dynamodb.us-east-1.amazonaws.com"),
+        ),
+        ("built-in Amazon roots", launch("")),
+    ];
+    let mut samples = vec![Vec::new(); cases.len()];
+    for _ in 0..bench.runs * 3 {
+        for (i, (_, launch)) in cases.iter().enumerate() {
+            let api = RuntimeApi::start().await;
+            let spawned = Instant::now();
+            let mut child = spawn_with(&bench.binary, api.port, launch);
+            let next = api.first_next().await;
+            samples[i].push(ms(next - spawned));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    let mut result = json!({});
+    for ((name, _), samples) in cases.iter().zip(samples) {
+        result[*name] = json!(median(&samples));
+    }
+    result
 }
 
 /// Both models at one memory size, and the warm figures.
@@ -597,6 +653,11 @@ fn write_report(report: &Json) {
             row["cost_per_million_usd"]["arm64"],
         ));
     }
+    let trust = &report["trust_store_init"];
+    md.push_str(&format!(
+        "\n## Init by trust store (full core, no connection opened, no rehearsal)\n\n| system CA bundle | built-in Amazon roots |\n|---|---|\n| {} ms | {} ms |\n",
+        trust["system CA bundle"], trust["built-in Amazon roots"]
+    ));
     std::fs::write(dir.join("cold.md"), &md).expect("write");
     println!("{md}");
 }

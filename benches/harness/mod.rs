@@ -243,8 +243,12 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
             command.pre_exec(move || std::fs::write(&procs, std::process::id().to_string()));
         }
     }
+    command.env_clear();
+    // An empty endpoint: none set, as deployed (the SDK resolves AWS's own).
+    if !endpoint.is_empty() {
+        command.env("AWS_ENDPOINT_URL_DYNAMODB", endpoint);
+    }
     command
-        .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "person-patch")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -256,7 +260,6 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         .env("PERSONS_TABLE", PERSONS_TABLE)
         .env("CLIENTS_TABLE", CLIENTS_TABLE)
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -27,8 +27,14 @@ const CA_BUNDLES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
-/// The roots TLS connections to DynamoDB trust: one CA bundle file, read once: the file
-/// `SSL_CERT_FILE` names, else the system's.
+/// The roots AWS's own endpoints chain to (Amazon Root CA 1–4, Starfield Services Root G2).
+const AMAZON_ROOTS: &[u8] = include_bytes!("amazon-roots.pem");
+
+/// The roots TLS connections to DynamoDB trust. At AWS's own endpoints (no endpoint override
+/// in `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`, and neither `SSL_CERT_FILE` nor
+/// `SSL_CERT_DIR` set), the five roots those endpoints chain to, built in: no bundle is read
+/// or parsed during init. Otherwise one CA bundle file, read once: the file `SSL_CERT_FILE`
+/// names, else the system's.
 ///
 /// The platform default also walks the CA directory and reads every hashed link in it (on
 /// Debian, about 150 files: 3 ms of this function's 5 ms start-up); the bundle file holds the
@@ -38,6 +44,16 @@ const CA_BUNDLES: &[&str] = &[
 pub fn trust_store() -> TrustStore {
     if std::env::var_os("SSL_CERT_DIR").is_some() {
         return TrustStore::default();
+    }
+    let overridden = [
+        "SSL_CERT_FILE",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if !overridden {
+        return TrustStore::empty().with_pem_certificate(AMAZON_ROOTS);
     }
     let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
     let candidates: Vec<std::path::PathBuf> = match named {
@@ -224,6 +240,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_roots_are_the_five_amazon_trust_services_anchors() {
+        let (usable, skipped) = usable_certificates(AMAZON_ROOTS);
+        assert_eq!(skipped, 0);
+        assert_eq!(
+            usable.windows(11).filter(|w| *w == b"-----BEGIN ").count(),
+            5
+        );
+    }
 
     #[test]
     fn unusable_bundle_entries_are_skipped_and_a_client_still_builds() {
