@@ -9,7 +9,6 @@ use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
 use person_patch::http::entry::{handle_raw_event, AfterResponseLayer};
 use person_patch::http::handler::App;
-use person_patch::http::rehearsal::rehearse;
 use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::dynamo::DynamoPersonStore;
@@ -33,9 +32,6 @@ async fn main() -> Result<(), Error> {
             .with_log_key(&std::env::var(LOG_FINGERPRINT_KEY_ENV).unwrap_or_default()),
     )
     .with_metrics(MetricsSink::Stdout);
-    if config.rehearsal {
-        rehearse(&app).await;
-    }
     let app = &app;
     // The event is taken as JSON text, so that header contents the HTTP types refuse become
     // a 400 from the function instead of a failed invocation.

@@ -579,27 +579,6 @@ pub enum Source {
     Verified,
 }
 
-impl<D: ClientLookup + Clone> Authenticator<D> {
-    /// An authenticator for the init-phase rehearsal: the same directory and policy, and its
-    /// own cache, in which `principal` is admitted for the Basic credential `principal.id` :
-    /// `secret` and as the subject of a verified token. Nothing of it reaches this one's cache.
-    pub fn for_rehearsal(&self, principal: &Principal, secret: &str) -> Authenticator<D> {
-        let rehearsal = Authenticator {
-            directory: self.directory.clone(),
-            cache: Mutex::new(VerificationCache::default()),
-            policy: self.policy,
-            log_key: self.log_key.clone(),
-            costliest: CostliestClock::default(),
-        };
-        rehearsal.remember(basic_cache_key(&principal.id, secret), principal);
-        rehearsal.remember(
-            cache_key("token-customers", principal.id.as_bytes()),
-            principal,
-        );
-        rehearsal
-    }
-}
-
 impl<D: ClientLookup> Authenticator<D> {
     pub fn new(directory: D) -> Self {
         Authenticator {

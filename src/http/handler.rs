@@ -45,9 +45,6 @@ pub struct App<S, D = ClientDirectory> {
     pub metrics: Metrics,
     /// Idempotency records to finish once the response is posted.
     pub(super) unrecorded: keyed::Unrecorded,
-    /// A rehearsal's app ([`crate::http::rehearsal`]): its requests are neither logged nor
-    /// counted.
-    pub(super) quiet: bool,
 }
 
 impl<S: PersonStore, D: ClientLookup> App<S, D> {
@@ -58,7 +55,6 @@ impl<S: PersonStore, D: ClientLookup> App<S, D> {
             clock: OffsetDateTime::now_utc,
             metrics: Metrics::new(MetricsSink::Off),
             unrecorded: keyed::Unrecorded::default(),
-            quiet: false,
         }
     }
 
@@ -188,9 +184,6 @@ pub async fn handle<S: PersonStore, D: ClientLookup>(
         Ok(response) => (response, None),
         Err(error) => (error.to_response(style, &meta), Some(error)),
     };
-    if app.quiet {
-        return response;
-    }
     record(
         app,
         &meta,

@@ -12,5 +12,4 @@ pub mod idempotency;
 pub mod keyed;
 pub mod openapi;
 pub mod problem;
-pub mod rehearsal;
 pub mod routing;

@@ -10,18 +10,12 @@ pub const CLIENTS_TABLE_ENV: &str = "CLIENTS_TABLE";
 /// The environment variable that turns the init-phase connection off: `DYNAMODB_PRECONNECT=off`.
 pub const PRECONNECT_ENV: &str = "DYNAMODB_PRECONNECT";
 
-/// The environment variable that turns the init-phase rehearsal off: `INIT_REHEARSAL=off`.
-pub const REHEARSAL_ENV: &str = "INIT_REHEARSAL";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub persons_table: String,
     pub clients_table: String,
     /// Open the DynamoDB connection during init (default on).
     pub preconnect: bool,
-    /// Rehearse a request of each dialect during init (default on; see
-    /// `crate::http::rehearsal`).
-    pub rehearsal: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,14 +27,10 @@ impl Config {
         Ok(Config {
             persons_table: required(PERSONS_TABLE_ENV)?,
             clients_table: required(CLIENTS_TABLE_ENV)?,
-            preconnect: !switched_off(PRECONNECT_ENV),
-            rehearsal: !switched_off(REHEARSAL_ENV),
+            preconnect: !env::var(PRECONNECT_ENV)
+                .is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false")),
         })
     }
-}
-
-fn switched_off(name: &str) -> bool {
-    env::var(name).is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false"))
 }
 
 fn required(name: &'static str) -> Result<String, MissingSetting> {
