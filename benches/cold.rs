@@ -410,41 +410,8 @@ async fn main() {
         .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
         .unwrap_or_else(|| SIZES.to_vec());
 
-    // Tables, demo data and a generated-secret client, written directly.
-    let client = local_tables(&plain).await;
-    let generated = person_patch::auth::clients::generate_secret();
-    admin::create_client(
-        &client,
-        CLIENTS_TABLE,
-        "bench-generated",
-        &generated,
-        &[CustomerId(14532)],
-        &["contacts:persons:write".to_owned()],
-    )
-    .await
-    .expect("generated client");
-
-    // TLS in front of DynamoDB Local.
-    let (ca, chain, key) = make_certificates(&root().join("target/bench/tls"));
-    let upstream = plain.trim_start_matches("http://").to_owned();
-    let tls_port = tls_terminator(&chain, &key, upstream).await;
-    // COLD_ENV adds settings to the function's environment (`K=V,K=V`), for a lever measured
-    // before and after in one build.
-    let mut env = vec![("SSL_CERT_FILE".to_owned(), ca.display().to_string())];
-    env.extend(
-        std::env::var("COLD_ENV")
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|pair| {
-                pair.split_once('=')
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            }),
-    );
-    let launch = Launch {
-        endpoint: Some(format!("https://localhost:{tls_port}")),
-        env,
-        cgroup: None,
-    };
+    let cases = callers(&plain).await;
+    let launch = tls_launch(&plain).await;
     let cgroup = cgroup();
     if cgroup.is_none() {
         eprintln!(
@@ -470,24 +437,6 @@ async fn main() {
             b.display()
         );
     }
-    let cases = [
-        (CALLERS[0], Auth::Jwt),
-        (
-            CALLERS[1],
-            Auth::Basic {
-                id: "bench-generated".into(),
-                secret: generated.clone(),
-            },
-        ),
-        (
-            CALLERS[2],
-            Auth::Basic {
-                id: admin::DEMO_CLIENT_ID.into(),
-                secret: admin::DEMO_CLIENT_SECRET.into(),
-            },
-        ),
-    ];
-
     let mut rows = Vec::new();
     let sizes_measured: Vec<u32> = if cgroup.is_some() {
         sizes
@@ -521,6 +470,64 @@ async fn main() {
         "trust_store_init": trust,
     });
     write_report(&report);
+}
+
+/// The tables with the demo data and a generated-secret client, and the three callers.
+async fn callers(plain: &str) -> [(&'static str, Auth); 3] {
+    // Tables, demo data and a generated-secret client, written directly.
+    let client = local_tables(plain).await;
+    let generated = person_patch::auth::clients::generate_secret();
+    admin::create_client(
+        &client,
+        CLIENTS_TABLE,
+        "bench-generated",
+        &generated,
+        &[CustomerId(14532)],
+        &["contacts:persons:write".to_owned()],
+    )
+    .await
+    .expect("generated client");
+
+    [
+        (CALLERS[0], Auth::Jwt),
+        (
+            CALLERS[1],
+            Auth::Basic {
+                id: "bench-generated".into(),
+                secret: generated.clone(),
+            },
+        ),
+        (
+            CALLERS[2],
+            Auth::Basic {
+                id: admin::DEMO_CLIENT_ID.into(),
+                secret: admin::DEMO_CLIENT_SECRET.into(),
+            },
+        ),
+    ]
+}
+
+/// DynamoDB Local behind a TLS terminator, and how the measured processes reach it (with the
+/// settings COLD_ENV adds: `K=V,K=V`, for a lever measured before and after in one build).
+async fn tls_launch(plain: &str) -> Launch {
+    let (ca, chain, key) = make_certificates(&root().join("target/bench/tls"));
+    let upstream = plain.trim_start_matches("http://").to_owned();
+    let tls_port = tls_terminator(&chain, &key, upstream).await;
+    let mut env = vec![("SSL_CERT_FILE".to_owned(), ca.display().to_string())];
+    env.extend(
+        std::env::var("COLD_ENV")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            }),
+    );
+    Launch {
+        endpoint: Some(format!("https://localhost:{tls_port}")),
+        env,
+        cgroup: None,
+    }
 }
 
 /// Init (spawn → first `next`, full core, no connection opened and no rehearsal) with the
