@@ -260,8 +260,7 @@ fn finish_update(
             AttributeValue::S(record.partition_key.clone()),
         )
         .key(SORT_KEY, AttributeValue::S(record.sort_key.clone()))
-        // Only this claim, and only while it runs: a record already done (say, by a
-        // transaction that committed while every reply to it was lost) keeps its answer.
+        // Only this claim, and only while it runs: a record already done keeps its answer.
         .condition_expression("#claim = :claim AND #state = :running")
         .expression_attribute_names("#claim", CLAIM)
         .expression_attribute_names("#state", STATE)

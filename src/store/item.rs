@@ -48,7 +48,7 @@ fn to_stored(value: &AttributeValue) -> Stored {
     }
 }
 
-/// A plan's placeholder maps as an `UpdateItem` (or a transaction's `Update`) takes them:
+/// A plan's placeholder maps as an `UpdateItem` takes them:
 /// `#name` → attribute name, `:value` → value.
 pub fn expression_maps(plan: &UpdatePlan) -> (HashMap<String, String>, Item) {
     let names = plan.names.iter().cloned().collect();

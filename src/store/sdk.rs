@@ -187,8 +187,8 @@ impl SdkSettings {
     }
 }
 
-/// What DynamoDB says, in an update's `ValidationException` or a transaction's cancellation
-/// reason, when the update would take the item past 400 KB.
+/// What DynamoDB says, in an update's `ValidationException`, when the update would take the
+/// item past 400 KB.
 pub const ITEM_TOO_LARGE: &str = "Item size to update has exceeded";
 
 /// An SDK error as the logs may show it: its kind, the service's error code and the request
