@@ -54,7 +54,7 @@ pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
     key: &IdempotencyKey,
     meta: &RequestMeta,
 ) -> (Executed, &'static str) {
-    let (claimed, store) = claim(app, request, prepared, key).await;
+    let (claimed, mut store) = claim(app, request, prepared, key).await;
     let (claim, record, claim_id) = match claimed {
         Ok(claimed) => claimed,
         Err(error) => return (Executed::refused(error, store), ""),
@@ -90,7 +90,6 @@ pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
     };
     if recording.took_over() {
         let (settled, used) = settle_abandoned(app, prepared, &recording, meta).await;
-        let mut store = store;
         store.add(used);
         if let Some((result, outcome)) = settled {
             return answered(result, store, outcome);
