@@ -75,7 +75,7 @@ pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
         Claim::Reused => return answered(Err(ApiError::IdempotencyKeyReused), store, "reused"),
         // The lock bounds how long the first may run; most finish far sooner, so the retry
         // is asked to come back in a second.
-        Claim::InFlight { .. } => {
+        Claim::InFlight => {
             let error = ApiError::IdempotencyKeyInFlight {
                 retry_after_seconds: 1,
             };
@@ -146,7 +146,7 @@ async fn claim<S: PersonStore, D: ClientLookup>(
         let (claimed, used) = call(prepared, "claim", claiming).await;
         store.add(used);
         match (&claimed, waits.next()) {
-            (Ok(Claim::InFlight { .. }), Some(wait)) if prepared.deadline.allows(*wait) => {
+            (Ok(Claim::InFlight), Some(wait)) if prepared.deadline.allows(*wait) => {
                 tokio::time::sleep(*wait).await;
             }
             _ => return (claimed.map(|claim| (claim, record, claim_id)), store),

@@ -142,9 +142,7 @@ impl DynamoPersonStore {
                 claimed_at: request.now,
             })),
             // Another request renewed the record first.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Claim::InFlight {
-                retry_after: Duration::from_secs(1),
-            }),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Claim::InFlight),
             Err(e) => Err(classify_other(&e)),
         }
     }
@@ -195,9 +193,7 @@ fn answer_for(old: &Item, request: &ClaimRequest<'_>, now: u64) -> Option<Claim>
     }
     if text(CLAIM) == Some(request.claim_id) {
         // The SDK sent the claim again after its first sending committed unheard.
-        return Some(claimed(old, request).unwrap_or(Claim::InFlight {
-            retry_after: Duration::from_secs(1),
-        }));
+        return Some(claimed(old, request).unwrap_or(Claim::InFlight));
     }
     if text(FINGERPRINT) != Some(request.fingerprint) {
         return Some(Claim::Reused);
@@ -206,15 +202,10 @@ fn answer_for(old: &Item, request: &ClaimRequest<'_>, now: u64) -> Option<Claim>
         return Some(match answer_of(old) {
             Some(answer) => Claim::Replay(answer),
             // A record we cannot read back: treat the request as still running.
-            None => Claim::InFlight {
-                retry_after: Duration::from_secs(1),
-            },
+            None => Claim::InFlight,
         });
     }
-    let locked_until = number(LOCKED_UNTIL).unwrap_or(now);
-    Some(Claim::InFlight {
-        retry_after: Duration::from_secs(locked_until.saturating_sub(now).max(1)),
-    })
+    Some(Claim::InFlight)
 }
 
 /// The write of a claimed record (`ALL_NEW` of the claim): its write id and claim time,

@@ -121,9 +121,7 @@ impl PersonStore for MemoryStore {
             }
             Some((fingerprint, _)) if fingerprint != request.fingerprint => Ok(Claim::Reused),
             Some((_, Some(answer))) => Ok(Claim::Replay(answer.clone())),
-            Some((_, None)) => Ok(Claim::InFlight {
-                retry_after: std::time::Duration::from_secs(1),
-            }),
+            Some((_, None)) => Ok(Claim::InFlight),
         }
     }
 

@@ -15,7 +15,7 @@ pub mod sdk;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::dialect::PersonId;
 use crate::engine::record::Record;
@@ -89,8 +89,8 @@ pub enum Claim {
     Replay(RecordedAnswer),
     /// The key was used for another request.
     Reused,
-    /// The same request is being carried out now; its lock ends in this long.
-    InFlight { retry_after: Duration },
+    /// The same request is being carried out now.
+    InFlight,
 }
 
 /// The write a claimed key's request makes: the write id its update stamps, and when the
