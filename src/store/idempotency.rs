@@ -58,8 +58,6 @@ impl DynamoPersonStore {
     /// expired record is replaced by a fresh claim.
     pub(super) async fn claim_key(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let now = epoch_seconds(request.now);
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        let n = |v: u64| AttributeValue::N(v.to_string());
         let result = self
             .client
             .update_item()
@@ -116,8 +114,6 @@ impl DynamoPersonStore {
     /// claim, if it is still expired.
     async fn claim_expired(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let now = epoch_seconds(request.now);
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        let n = |v: u64| AttributeValue::N(v.to_string());
         let result = self
             .client
             .put_item()
@@ -226,6 +222,16 @@ fn claimed(item: &Item, request: &ClaimRequest<'_>) -> Result<Claim, StoreError>
         write_id,
         claimed_at: claimed_at.unwrap_or(request.now),
     }))
+}
+
+/// A string attribute.
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// A number attribute.
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
 }
 
 fn epoch_seconds(at: SystemTime) -> u64 {
