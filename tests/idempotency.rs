@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::Context;
 use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
@@ -370,17 +369,6 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
     }
 }
 
-/// A context whose deadline is `millis` away.
-fn deadline_in(millis: u64) -> Context {
-    let mut context = Context::default();
-    context.deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        + millis;
-    context
-}
-
 #[tokio::test]
 async fn a_claim_left_before_its_write_is_carried_out_by_the_retry_that_takes_it_over() {
     // The invocation runs out of time while its update hangs (nothing is written) and cannot
@@ -393,7 +381,9 @@ async fn a_claim_left_before_its_write_is_carried_out_by_the_retry_that_takes_it
     let (env, proxy) = TestEnv::with_faults(patient).await;
     proxy.inject("UpdateItem:person", Fault::Hang, None);
     let event = keyed(v1(json!({"position": "after a crash"})), "crash");
-    let reply = env.send_with_context(&event, deadline_in(2000)).await;
+    let reply = env
+        .send_with_context(&event, context_with_deadline(2000))
+        .await;
     assert_eq!(reply.status, 503, "{:?}", reply.body);
     proxy.inject("UpdateItem:person", Fault::Pass, None);
 

@@ -8,10 +8,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::Context;
 use person_patch::ops::admin;
 use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
@@ -173,17 +172,6 @@ async fn another_writer_between_the_attempts_is_still_a_412_not_a_false_success(
     // another write id. 412 is the honest answer for If-Match "1" at that point.
     assert_eq!(first_reply.status, 412, "{:?}", first_reply.body);
     assert_eq!(first_reply.header("etag"), Some("\"3\""));
-}
-
-fn context_with_deadline(in_ms: u64) -> Context {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let mut context = Context::default();
-    context.deadline = now + in_ms;
-    context.request_id = "deadline-test".into();
-    context
 }
 
 #[tokio::test]

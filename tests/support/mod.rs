@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -137,6 +137,18 @@ pub struct TestEnv {
     pub persons_table: String,
     pub clients_table: String,
     pub app: App<DynamoPersonStore>,
+}
+
+/// An invocation context whose deadline is `in_ms` from now.
+pub fn context_with_deadline(in_ms: u64) -> Context {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = Context::default();
+    context.deadline = now + in_ms;
+    context.request_id = "deadline-test".into();
+    context
 }
 
 /// One event through the function's event adapter, as JSON text, as the runtime hands it over.
