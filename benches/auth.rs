@@ -10,11 +10,12 @@ use std::time::Instant;
 use base64::Engine;
 use criterion::{criterion_group, Criterion};
 use lambda_http::http::{header, HeaderMap, HeaderValue};
-use person_patch::auth::clients::{generate_secret, hash_secret, ApiClient};
+use person_patch::auth::clients::{generate_secret, hash_secret};
 use person_patch::auth::{
     basic_cache_key, check_basic, parse_authorization, AuthPolicy, Credentials, Principal,
     VerificationCache, WRITE_SCOPE,
 };
+use person_patch::store::ApiClient;
 use person_patch::table::CustomerId;
 
 fn headers_for(client_id: &str, secret: &str) -> HeaderMap {
@@ -88,8 +89,8 @@ fn basic_verification(c: &mut Criterion) {
 /// a ratio to the unknown-id refusal (target 0.8–1.25×). Through the real authenticator
 /// (padding included), over an in-memory clients table.
 fn refusal_timing() {
-    use person_patch::auth::clients::MemoryClients;
     use person_patch::auth::Authenticator;
+    use person_patch::store::memory::MemoryClients;
     use std::time::Duration;
 
     let foreign_hash = |lanes: u32| {

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use harness::*;
-use person_patch::ops::admin;
+use person_patch::admin;
 use person_patch::table::CustomerId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use person_patch::ops::admin;
+use person_patch::admin;
 use serde_json::json;
 
 mod harness;

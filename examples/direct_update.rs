@@ -8,9 +8,9 @@
 use std::io::BufRead;
 use std::time::Instant;
 
+use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
-use person_patch::ops::admin;
 use person_patch::store::sdk::SdkSettings;
 use person_patch::store::PersonKey;
 

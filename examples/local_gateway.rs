@@ -23,11 +23,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use lambda_http::Context;
-use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::Authenticator;
 use person_patch::http::entry::handle_raw_event;
 use person_patch::http::handler::App;
 use person_patch::ops::config::Config;
+use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
 use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Map, Value as Json};

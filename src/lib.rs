@@ -12,9 +12,11 @@
 //! - [`store`]: the persons table (one conditional `UpdateItem`; idempotency records beside
 //!   the persons), the SDK's settings ([`store::sdk`]), in-memory stand-ins ([`store::memory`]).
 //! - [`events`]: the `person-events` function: the table's stream → `PersonUpdated` events.
-//! - [`ops`]: configuration, logs and metrics, the admin tool.
+//! - [`ops`]: what the function runs on: configuration, logs and metrics.
+//! - [`admin`]: the admin tool's application (tables, demo data, clients, import and export).
 //! - [`table`]: the persons table's layout: key formats and the attributes the function owns.
 
+pub mod admin;
 pub mod auth;
 pub mod dialect;
 pub mod engine;

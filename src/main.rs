@@ -5,12 +5,12 @@
 
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
-use person_patch::auth::clients::ClientDirectory;
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
 use person_patch::http::entry::{handle_raw_event, AfterResponseLayer};
 use person_patch::http::handler::App;
 use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
+use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
 use person_patch::store::sdk::SdkSettings;
 

@@ -463,8 +463,8 @@ async fn foreign_parameter_argon2id_hashes_are_accepted_then_rehashed() {
 
 #[tokio::test]
 async fn a_deployment_can_refuse_argon2id_secrets_altogether() {
-    use person_patch::auth::clients::ClientDirectory;
     use person_patch::auth::{AuthPolicy, Authenticator};
+    use person_patch::store::clients::ClientDirectory;
     let mut env = TestEnv::new().await;
     env.app.authenticator = Authenticator::new(ClientDirectory::new(
         env.client.clone(),

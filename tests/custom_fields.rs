@@ -6,7 +6,7 @@ mod support;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::ops::admin;
+use person_patch::admin;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 use support::*;

@@ -162,7 +162,7 @@ async fn v2_answers_503_in_its_own_shape() {
 
 #[tokio::test]
 async fn preconnect_reads_once_and_a_hung_dynamodb_cannot_hold_init() {
-    use person_patch::auth::clients::ClientDirectory;
+    use person_patch::store::clients::ClientDirectory;
     let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
     let faulty = client_for(&proxy.endpoint, &SdkSettings::default());
     let directory = ClientDirectory::new(faulty.clone(), env.clients_table.clone());

@@ -336,10 +336,10 @@ async fn a_failure_worth_retrying_releases_the_key() {
 /// The record of `key` (sent by the demo client) as a crashed claimant leaves it once its
 /// lock has lapsed: the lock is moved into the past.
 async fn lapse_lock(env: &TestEnv, key: &str) {
-    let record = person_patch::http::idempotency::record_key(
+    let record = person_patch::http::idempotency::key::record_key(
         person_patch::table::CustomerId(14532),
         "beqa4api",
-        &person_patch::http::idempotency::parse_key(&{
+        &person_patch::http::idempotency::key::parse_key(&{
             let mut h = lambda_http::http::HeaderMap::new();
             h.insert("idempotency-key", format!("\"{key}\"").parse().unwrap());
             h

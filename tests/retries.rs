@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::ops::admin;
+use person_patch::admin;
 use person_patch::store::sdk::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;

@@ -7,9 +7,9 @@ mod support;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use person_patch::admin;
 use person_patch::dialect::item::item_schema;
 use person_patch::dialect::{contacts_v1, persons_v2, Dialect, DIALECTS};
-use person_patch::ops::admin;
 use serde_json::{json, Value as Json};
 use support::*;
 

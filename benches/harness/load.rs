@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::ops::admin;
+use person_patch::admin;
 use serde_json::{json, Value as Json};
 
 use super::{spawn_with, Launch, RuntimeApi};

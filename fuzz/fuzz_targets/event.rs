@@ -15,14 +15,15 @@ use std::sync::LazyLock;
 use base64::Engine;
 use lambda_http::Context;
 use libfuzzer_sys::fuzz_target;
-use person_patch::auth::clients::{ApiClient, MemoryClients};
+use person_patch::store::memory::MemoryClients;
+use person_patch::store::ApiClient;
 use person_patch::auth::secrets;
 use person_patch::auth::{AuthPolicy, Authenticator, WRITE_SCOPE};
 use person_patch::dialect::PersonId;
 use person_patch::engine::{CustomKind, Definitions, FieldDefinition};
 use person_patch::http::entry::handle_raw_event;
 use person_patch::http::handler::App;
-use person_patch::ops::admin::{
+use person_patch::admin::{
     parse_person_id, DEMO_CLIENT_ID, DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON,
 };
 use person_patch::store::memory::MemoryStore;

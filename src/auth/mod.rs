@@ -31,9 +31,9 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use tokio::time::sleep;
 
-use crate::auth::clients::{
-    hash_password, ApiClient, ClientDirectory, ClientLookup, DirectoryError, MAX_CLIENT_ID_CHARS,
-};
+use crate::auth::clients::{hash_password, MAX_CLIENT_ID_CHARS};
+use crate::store::clients::ClientDirectory;
+use crate::store::{ApiClient, ClientLookup, DirectoryError};
 use crate::table::CustomerId;
 
 /// The scope both routes require.
@@ -998,7 +998,7 @@ mod tests {
     #[test]
     fn refused_ids_are_logged_only_when_known() {
         let authenticator =
-            Authenticator::new(crate::auth::clients::MemoryClients::new(Vec::new()));
+            Authenticator::new(crate::store::memory::MemoryClients::new(Vec::new()));
         let secret = secrets::generate();
         assert_eq!(
             authenticator.presented("acme-crm", true),
@@ -1025,7 +1025,7 @@ mod tests {
             authenticator.presented("y", false)
         );
         assert_ne!(
-            Authenticator::new(crate::auth::clients::MemoryClients::new(Vec::new()))
+            Authenticator::new(crate::store::memory::MemoryClients::new(Vec::new()))
                 .with_log_key("stack-1")
                 .presented("x", false),
             authenticator.presented("x", false)

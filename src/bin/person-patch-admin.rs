@@ -7,10 +7,10 @@ use person_patch::auth::WRITE_SCOPE;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
+use person_patch::admin::transfer::{self, describe, Counting, Existing, Import, Progress};
+use person_patch::admin::{self, AdminError};
 use person_patch::dialect::{Dialect, DIALECTS};
-use person_patch::ops::admin::{self, AdminError};
 use person_patch::ops::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
-use person_patch::ops::transfer::{self, describe, Counting, Existing, Import, Progress};
 use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 

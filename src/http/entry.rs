@@ -27,10 +27,10 @@ use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use serde::Serialize;
 
-use crate::auth::clients::ClientLookup;
 use crate::dialect::ProblemStyle;
 use crate::http::handler::{handle, App, InvalidHeader, UndecodableBody};
 use crate::http::problem::{ApiError, RequestMeta};
+use crate::store::ClientLookup;
 use crate::store::PersonStore;
 
 /// Which response shape the event's source expects.

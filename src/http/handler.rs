@@ -9,17 +9,19 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 
-use crate::auth::clients::{ClientDirectory, ClientLookup};
 use crate::auth::{AuthError, Authenticator, Principal, Source, WRITE_SCOPE};
 use crate::dialect::{Dialect, PersonId, ProblemStyle, Success};
 use crate::engine::json::Printable;
 use crate::engine::{self, build_update, json, Definitions, Patch, Precondition, Stamp};
+use crate::http::conditional;
 use crate::http::deadline::{Deadline, Expired};
 use crate::http::headers::{body_bytes, check_content_type, customer_of, request_id};
+use crate::http::idempotency::{flow as keyed, key as idempotency};
 use crate::http::problem::{ApiError, RequestMeta};
 use crate::http::routing::{self, NoRoute, Route};
-use crate::http::{conditional, idempotency, keyed};
 use crate::ops::telemetry::{Metrics, MetricsSink, RequestMetrics};
+use crate::store::clients::ClientDirectory;
+use crate::store::ClientLookup;
 use crate::store::{PersonKey, PersonStore, Returning, StoreError, Updated};
 use crate::table::{self, CustomerId};
 
@@ -44,7 +46,7 @@ pub struct App<S, D = ClientDirectory> {
     pub clock: fn() -> OffsetDateTime,
     pub metrics: Metrics,
     /// Idempotency records to finish once the response is posted.
-    pub(super) unrecorded: keyed::Unrecorded,
+    pub(crate) unrecorded: keyed::Unrecorded,
 }
 
 impl<S: PersonStore, D: ClientLookup> App<S, D> {
@@ -92,7 +94,7 @@ struct RequestLog {
 
 /// The persons-table time a step spent, and whether DynamoDB throttled it.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct StoreUse {
+pub(crate) struct StoreUse {
     pub time: Option<Duration>,
     pub throttled: bool,
 }
@@ -117,7 +119,7 @@ impl StoreUse {
 
 /// How a step that reaches the store ended: its answer, the fields it changed (for the log),
 /// what it spent in the store, and what became of its update.
-pub(super) struct Executed {
+pub(crate) struct Executed {
     pub result: Result<Response<Body>, ApiError>,
     pub fields: Vec<String>,
     pub store: StoreUse,
@@ -137,7 +139,7 @@ impl Executed {
 
 /// What became of a request's update, as far as the function can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Write {
+pub(crate) enum Write {
     /// None was sent: the request was answered before it.
     NotSent,
     /// DynamoDB answered it: applied, or refused with nothing written.
@@ -250,7 +252,7 @@ fn route_template(dialect: &Dialect) -> String {
 }
 
 /// What steps 1–5 establish about a request.
-pub(super) struct Prepared {
+pub(crate) struct Prepared {
     pub dialect: &'static Dialect,
     pub principal: Principal,
     pub customer: CustomerId,
@@ -398,7 +400,7 @@ fn target(request: &Request, route: &Route) -> Result<(PersonId, Precondition), 
 }
 
 /// Steps 6–9: media type, size, JSON, field rules, and the update, stamped with `write_id`.
-pub(super) async fn execute<S: PersonStore, D: ClientLookup>(
+pub(crate) async fn execute<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
@@ -510,7 +512,7 @@ async fn update<S: PersonStore, D: ClientLookup>(
 
 /// One persons-table call under the request's deadline, timed, its failure turned into the
 /// answer it calls for.
-pub(super) async fn call<T>(
+pub(crate) async fn call<T>(
     prepared: &Prepared,
     during: &'static str,
     store_call: impl Future<Output = Result<T, StoreError>>,
@@ -541,7 +543,7 @@ fn settle<T>(
 }
 
 /// The success answer of a dialect for an update.
-pub(super) fn success_response(
+pub(crate) fn success_response(
     dialect: &Dialect,
     person: PersonId,
     updated: &Updated,
@@ -570,13 +572,13 @@ pub(super) fn success_response(
 
 /// The request's deadline passed during a DynamoDB call (which may still commit: a retry with
 /// an `Idempotency-Key`, or with `If-Match` and a fresh read, is safe).
-pub(super) fn past_deadline(dialect: &Dialect, during: &'static str) -> ApiError {
+pub(crate) fn past_deadline(dialect: &Dialect, during: &'static str) -> ApiError {
     tracing::warn!(dialect = dialect.name, during, "request deadline reached");
     ApiError::Unavailable
 }
 
 /// The answer a store failure calls for; what went wrong is logged, by kind only.
-pub(super) fn store_error(error: StoreError, dialect: &Dialect) -> ApiError {
+pub(crate) fn store_error(error: StoreError, dialect: &Dialect) -> ApiError {
     match error {
         StoreError::NotFound => ApiError::PersonNotFound,
         StoreError::VersionMismatch { current } => ApiError::PreconditionFailed {

@@ -9,7 +9,6 @@ pub mod entry;
 pub mod handler;
 pub mod headers;
 pub mod idempotency;
-pub mod keyed;
 pub mod openapi;
 pub mod problem;
 pub mod routing;

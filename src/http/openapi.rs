@@ -8,6 +8,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::admin::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 use crate::auth::WRITE_SCOPE;
 use crate::dialect::{
     contacts_v1, persons_v2, CustomerHeader, Dialect, IdFormat, ProblemStyle, Success,
@@ -16,7 +17,6 @@ use crate::engine::custom_fields::{MAX_ENTRIES, MAX_TEXT_CHARS};
 use crate::engine::{BoolForms, Clear, Field, Kind};
 use crate::http::handler::MAX_BODY_BYTES;
 use crate::http::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
-use crate::ops::admin::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 
 /// Exactly the real calendar dates 1900-01-01..2099-12-31 (month lengths and leap years), with
 /// an optional `T00:00:00`, or `""`.

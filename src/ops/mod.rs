@@ -1,7 +1,4 @@
-//! Running it: configuration, logs and metrics, the admin tool's operations, and getting
-//! persons in and out (import and export).
+//! What the function runs on: configuration, logs and metrics.
 
-pub mod admin;
 pub mod config;
 pub mod telemetry;
-pub mod transfer;

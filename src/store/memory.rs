@@ -11,7 +11,8 @@ use crate::engine::record::{Record, Stored};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
 use crate::store::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    Claim, ClaimRequest, KeyedWrite, PersonKey, PersonStore, Returning, StoreError, Updated,
+    ApiClient, Claim, ClaimRequest, ClientLookup, DirectoryError, KeyedWrite, PersonKey,
+    PersonStore, Returning, StoreError, Updated,
 };
 use crate::table::CustomerId;
 
@@ -165,5 +166,25 @@ impl PersonStore for MemoryStore {
                     Stored::Value(crate::engine::Value::N(version.to_string())),
                 )])
             }))
+    }
+}
+
+/// The clients table in memory, for fuzzing and in-process benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryClients {
+    clients: HashMap<String, ApiClient>,
+}
+
+impl MemoryClients {
+    pub fn new(clients: impl IntoIterator<Item = ApiClient>) -> Self {
+        MemoryClients {
+            clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        }
+    }
+}
+
+impl ClientLookup for MemoryClients {
+    async fn find(&self, id: &str) -> Result<Option<ApiClient>, DirectoryError> {
+        Ok(self.clients.get(id).cloned())
     }
 }

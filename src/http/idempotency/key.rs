@@ -7,7 +7,7 @@
 //! carried out, handing out the write id the person's update stamps; `done` with the answer
 //! once the update (or a refusal the request will always get) is known; `released` when the
 //! request failed without writing, in a way worth retrying (5xx, 503). A claim whose request
-//! never finished is settled by the request that takes it over (see [`crate::http::keyed`]).
+//! never finished is settled by the request that takes it over (see [`crate::http::idempotency::flow`]).
 //! It expires through the table's TTL attribute after
 //! [`crate::store::idempotency::RETENTION`]; a record past its expiry is treated as absent
 //! before DynamoDB deletes it.

@@ -26,7 +26,7 @@ use crate::store::{PersonKey, PersonStore, Returning, StoreError};
 use crate::table::person::{CREATED_AT, UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
-use super::admin::AdminError;
+use super::AdminError;
 
 /// What an existing person gets from an import line with its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

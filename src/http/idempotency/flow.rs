@@ -14,7 +14,6 @@ use lambda_http::http::{header, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
-use crate::auth::clients::ClientLookup;
 use crate::engine::record::{version_of, Record, Stored};
 use crate::engine::Value;
 use crate::http::deadline::Deadline;
@@ -22,9 +21,10 @@ use crate::http::handler::{
     call, execute, success_response, App, Executed, Prepared, StoreUse, Write,
 };
 use crate::http::headers::body_bytes;
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::key::{self as idempotency, IdempotencyKey};
 use crate::http::problem::{ApiError, RequestMeta};
 use crate::store::idempotency::{RecordKey, RecordedAnswer};
+use crate::store::ClientLookup;
 use crate::store::{Claim, ClaimRequest, KeyedWrite, PersonStore, Updated};
 use crate::table::{self, person};
 
@@ -47,7 +47,7 @@ impl Recording {
 const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 
 /// A keyed request: what it came to, and what became of the key (for the log).
-pub(super) async fn serve<S: PersonStore, D: ClientLookup>(
+pub(crate) async fn serve<S: PersonStore, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
@@ -294,7 +294,7 @@ impl Unrecorded {
 
     /// Finishes every record pushed so far, each sent twice at most under its request's
     /// deadline; one left unfinished lapses with its lock, and its write id settles it then.
-    pub(super) async fn finish_all<S: PersonStore>(&self, store: &S) {
+    pub(crate) async fn finish_all<S: PersonStore>(&self, store: &S) {
         let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
         for finishing in pending {
             let mut finished = false;

@@ -1,6 +1,8 @@
 //! Operations behind `person-patch-admin`: creating the tables, seeding the demo data
 //! (docs/API.md §8), reading a stored person. They work against DynamoDB Local or AWS alike.
 
+pub mod transfer;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -11,9 +13,11 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::{json, Map, Value as JsonValue};
 
-use crate::auth::clients::{hash_secret, ApiClient, ClientDirectory, CLIENT_ID_ATTRIBUTE};
+use crate::auth::clients::hash_secret;
 use crate::auth::WRITE_SCOPE;
 use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
+use crate::store::clients::{ClientDirectory, CLIENT_ID_ATTRIBUTE};
+use crate::store::ApiClient;
 use crate::store::PersonKey;
 use crate::table::person::{CREATED_AT, UPDATED_AT, VERSION};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
