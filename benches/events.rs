@@ -8,6 +8,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use person_patch::events::publish::{EntryResult, PublishError};
 use person_patch::events::{EventsApp, PersonUpdated, Publisher, Values};
+use person_patch::table::{customer_key, CustomerId};
 use serde_json::{json, Map, Value as Json};
 
 struct Nowhere;
@@ -21,7 +22,7 @@ impl Publisher for Nowhere {
 fn v2_image(first_name: &str, version: u32) -> Json {
     let mut image = Map::new();
     let s = |v: &str| json!({ "S": v });
-    image.insert("pk".into(), s("CUSTOMER#14532"));
+    image.insert("pk".into(), s(&customer_key(CustomerId(14532))));
     image.insert("sk".into(), s("PERSON#16"));
     image.insert("ID".into(), json!({"N": "16"}));
     for name in [
@@ -69,7 +70,7 @@ fn stream_event(records: u32) -> String {
                 "eventSource": "aws:dynamodb",
                 "awsRegion": "us-east-1",
                 "dynamodb": {
-                    "Keys": {"pk": {"S": "CUSTOMER#14532"}, "sk": {"S": "PERSON#16"}},
+                    "Keys": {"pk": {"S": customer_key(CustomerId(14532))}, "sk": {"S": "PERSON#16"}},
                     "OldImage": v2_image(&format!("Name {i}"), i + 1),
                     "NewImage": v2_image(&format!("Name {}", i + 1), i + 2),
                     "SequenceNumber": format!("{}", 1_000_000 + i),

@@ -152,7 +152,12 @@ async fn batch_floor(client: &aws_sdk_dynamodb::Client, table: &str, persons: us
         .map(|i| {
             let id = 100_001 + i;
             let item = [
-                ("pk", s("CUSTOMER#14532".into())),
+                (
+                    "pk",
+                    s(person_patch::table::customer_key(
+                        person_patch::table::CustomerId(14532),
+                    )),
+                ),
                 ("sk", s(format!("PERSON#{id}"))),
                 ("ID", AttributeValue::N(id.to_string())),
                 ("FirstName", s(format!("First{i}"))),
@@ -218,7 +223,12 @@ async fn count(client: &aws_sdk_dynamodb::Client, table: &str) -> usize {
             .query()
             .table_name(table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", AttributeValue::S("CUSTOMER#14532".into()))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(person_patch::table::customer_key(
+                    person_patch::table::CustomerId(14532),
+                )),
+            )
             .expression_attribute_values(":p", AttributeValue::S("PERSON#".into()))
             .select(aws_sdk_dynamodb::types::Select::Count)
             .set_exclusive_start_key(start)

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use base64::Engine;
 use lambda_http::Context;
 use person_patch::auth::Authenticator;
+use person_patch::http::app::App;
 use person_patch::http::entry::handle_raw_event;
-use person_patch::http::handler::App;
 use person_patch::ops::config::Config;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
@@ -272,10 +272,12 @@ async fn serve(
             Target::InProcess(app) => {
                 let mut context = Context::default();
                 context.request_id = request_id;
-                let response = handle_raw_event(app, &event.to_string(), context).await;
-                // As the Lambda runtime does once the response is posted.
-                app.after_response().await;
-                serde_json::to_value(response).unwrap_or(Json::Null)
+                let handled = handle_raw_event(app, &event.to_string(), context).await;
+                // What the Lambda runtime does once the response is posted.
+                if let Some(pending) = handled.pending {
+                    pending.finish(&app.store).await;
+                }
+                serde_json::to_value(handled.response).unwrap_or(Json::Null)
             }
             Target::Forward(upstream) => invoke(upstream, &event).await,
         };

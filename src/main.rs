@@ -1,13 +1,13 @@
 //! The Lambda entry point: configuration and the DynamoDB client are built once per
-//! container, then every event goes to [`person_patch::http::entry::handle_event`].
+//! container, then every event goes to [`person_patch::http::entry::invoke`].
 
 #![recursion_limit = "256"]
 
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
-use person_patch::http::entry::{handle_raw_event, AfterResponseLayer};
-use person_patch::http::handler::App;
+use person_patch::http::app::App;
+use person_patch::http::entry::{invoke, AfterResponseLayer};
 use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
@@ -35,10 +35,10 @@ async fn main() -> Result<(), Error> {
     let app = &app;
     // The event is taken as JSON text, so that header contents the HTTP types refuse become
     // a 400 from the function instead of a failed invocation.
-    // Outermost, after the response is posted: the records of keyed requests are finished.
+    // Outermost, after the response is posted: each invocation's pending answer is saved.
     Runtime::new(service_fn(
         move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
-            Ok::<_, Error>(handle_raw_event(app, event.payload.get(), event.context).await)
+            Ok::<_, Error>(invoke(app, event).await)
         },
     ))
     .layer(TracingLayer::new())

@@ -44,6 +44,17 @@ pub fn parse_customer_key(pk: &str) -> Option<&str> {
         .then_some(digits)
 }
 
+/// The pattern (a regular expression) of every partition key: `CUSTOMER#` and 1 to 19
+/// digits, as [`parse_customer_key`] reads it.
+pub fn customer_key_pattern() -> String {
+    format!("^{CUSTOMER_PREFIX}[0-9]{{1,19}}$")
+}
+
+/// The pattern of a person's sort key whose id matches `id_pattern` (unanchored).
+pub fn person_key_pattern(id_pattern: &str) -> String {
+    format!("^{PERSON_PREFIX}{id_pattern}$")
+}
+
 /// `PERSON#<personId>`.
 pub fn person_key(person: impl fmt::Display) -> String {
     format!("{PERSON_PREFIX}{person}")
@@ -92,7 +103,7 @@ pub mod person {
     pub const UPDATED_BY: &str = "updatedBy";
     /// A random id of the request that made the last update: a retried `UpdateItem` whose
     /// first attempt committed finds its own id here and is known to be applied already.
-    pub const WRITE_ID: &str = "lastWriteId";
+    pub const LAST_WRITE_ID: &str = "lastWriteId";
 }
 
 /// Attributes the function maintains itself; a field table may never name one of them.
@@ -103,7 +114,7 @@ pub const SERVICE_ATTRIBUTES: &[&str] = &[
     person::CREATED_AT,
     person::VERSION,
     person::UPDATED_BY,
-    person::WRITE_ID,
+    person::LAST_WRITE_ID,
 ];
 
 /// How `updatedAt` (and `createdAt`) are written: RFC 3339 UTC with milliseconds, e.g.
@@ -160,8 +171,9 @@ pub mod idempotency {
     /// The write id the person's update under this key stamps (its `lastWriteId`): the first
     /// claimant's id, kept by a claimant that takes over an abandoned claim, so that either
     /// can recognise the other's write. Removed when the key is released.
-    pub const WRITE_ID: &str = "writeId";
-    /// Epoch milliseconds of the claim that drew [`WRITE_ID`]: no write of it can be older.
+    pub const CLAIM_WRITE_ID: &str = "writeId";
+    /// Epoch milliseconds of the claim that drew [`CLAIM_WRITE_ID`]: no write of it can be
+    /// older.
     pub const CLAIMED_AT: &str = "claimedAt";
     /// The recorded answer: status, replayed headers, body.
     pub const STATUS: &str = "answerStatus";

@@ -297,7 +297,12 @@ async fn items_that_are_not_modified_persons_are_skipped_and_counted() {
         .client
         .update_item()
         .table_name(&fx.env.persons_table)
-        .key("pk", AttributeValue::S("CUSTOMER#14532".into()))
+        .key(
+            "pk",
+            AttributeValue::S(person_patch::table::customer_key(
+                person_patch::table::CustomerId(14532),
+            )),
+        )
         .key("sk", AttributeValue::S("FIELDDEF#1004".into()))
         .update_expression("SET #o = :o")
         .expression_attribute_names("#o", "options")
@@ -319,7 +324,12 @@ async fn items_that_are_not_modified_persons_are_skipped_and_counted() {
         .client
         .delete_item()
         .table_name(&fx.env.persons_table)
-        .key("pk", AttributeValue::S("CUSTOMER#14532".into()))
+        .key(
+            "pk",
+            AttributeValue::S(person_patch::table::customer_key(
+                person_patch::table::CustomerId(14532),
+            )),
+        )
         .key("sk", AttributeValue::S(format!("PERSON#{DEMO_V1}")))
         .send()
         .await

@@ -35,7 +35,12 @@ async fn records(env: &TestEnv) -> Vec<HashMap<String, AttributeValue>> {
         .query()
         .table_name(&env.persons_table)
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-        .expression_attribute_values(":pk", AttributeValue::S("CUSTOMER#14532".into()))
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(person_patch::table::customer_key(
+                person_patch::table::CustomerId(14532),
+            )),
+        )
         .expression_attribute_values(":prefix", AttributeValue::S("IDEMPOTENCY#".into()))
         .consistent_read(true)
         .send()
@@ -281,7 +286,7 @@ async fn a_retry_that_arrives_before_the_answer_is_recorded_waits_for_it() {
     let env = TestEnv::new().await;
     let event = keyed(v1(json!({"position": "quick retry"})), "quick");
     // The first container has posted its answer; it records it only after that.
-    let first = env.answer_only(&event).await;
+    let (first, pending) = env.answer_only(&event).await;
     assert_eq!(first.status, 204, "{:?}", first.body);
     assert_eq!(text(&records(&env).await[0], "state"), Some("running"));
     // The same request reaches another container meanwhile; the first records its answer
@@ -289,7 +294,7 @@ async fn a_retry_that_arrives_before_the_answer_is_recorded_waits_for_it() {
     let other = env.another_container();
     let (retry, ()) = tokio::join!(env.send_to_container(&other, &event), async {
         tokio::time::sleep(Duration::from_millis(60)).await;
-        env.app.after_response().await;
+        after_response(&env.app, pending).await;
     });
     assert_eq!(retry.status, 204, "{:?}", retry.body);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
@@ -336,7 +341,7 @@ async fn a_failure_worth_retrying_releases_the_key() {
 /// The record of `key` (sent by the demo client) as a crashed claimant leaves it once its
 /// lock has lapsed: the lock is moved into the past.
 async fn lapse_lock(env: &TestEnv, key: &str) {
-    let record = person_patch::http::idempotency::key::record_key(
+    let record = person_patch::http::idempotency::key::entry_key(
         person_patch::table::CustomerId(14532),
         "beqa4api",
         &person_patch::http::idempotency::key::parse_key(&{

@@ -646,7 +646,7 @@ async fn stored_person(setup: &Setup, person: &Person) -> HashMap<String, Attrib
         .table_name(&setup.persons_table)
         .key(
             "pk",
-            AttributeValue::S(format!("CUSTOMER#{}", admin::DEMO_CUSTOMER.0)),
+            AttributeValue::S(person_patch::table::customer_key(admin::DEMO_CUSTOMER)),
         )
         .key("sk", AttributeValue::S(person.sort_key.clone()))
         .consistent_read(true)
@@ -669,7 +669,7 @@ async fn unfinished_records(setup: &Setup) -> usize {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(
                 ":pk",
-                AttributeValue::S(format!("CUSTOMER#{}", admin::DEMO_CUSTOMER.0)),
+                AttributeValue::S(person_patch::table::customer_key(admin::DEMO_CUSTOMER)),
             )
             .expression_attribute_values(":prefix", AttributeValue::S("IDEMPOTENCY#".into()))
             .set_exclusive_start_key(start)

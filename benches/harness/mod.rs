@@ -369,10 +369,10 @@ impl DirectUpdate {
         )
         .and_then(|d| d.finish(&Definitions::new()))
         .expect("valid");
-        let key = PersonKey {
-            customer: admin::DEMO_CUSTOMER,
-            person: admin::parse_person_id(admin::DEMO_V1_PERSON).expect("id"),
-        };
+        let key = PersonKey::new(
+            admin::DEMO_CUSTOMER,
+            admin::parse_person_id(admin::DEMO_V1_PERSON).expect("id"),
+        );
         DirectUpdate { patch, key }
     }
 

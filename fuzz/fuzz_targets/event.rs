@@ -22,7 +22,7 @@ use person_patch::auth::{AuthPolicy, Authenticator, WRITE_SCOPE};
 use person_patch::dialect::PersonId;
 use person_patch::engine::{CustomKind, Definitions, FieldDefinition};
 use person_patch::http::entry::handle_raw_event;
-use person_patch::http::handler::App;
+use person_patch::http::app::App;
 use person_patch::admin::{
     parse_person_id, DEMO_CLIENT_ID, DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON,
 };
@@ -51,14 +51,8 @@ static AUTHORIZATION: LazyLock<String> = LazyLock::new(|| {
 static APP: LazyLock<App<MemoryStore, MemoryClients>> = LazyLock::new(|| {
     let v1 = parse_person_id(DEMO_V1_PERSON).expect("the demo id parses");
     let persons = [
-        PersonKey {
-            customer: DEMO_CUSTOMER,
-            person: v1,
-        },
-        PersonKey {
-            customer: DEMO_CUSTOMER,
-            person: PersonId::Int(DEMO_V2_PERSON),
-        },
+        PersonKey::new(DEMO_CUSTOMER, v1),
+        PersonKey::new(DEMO_CUSTOMER, PersonId::Int(DEMO_V2_PERSON)),
     ];
     let mut definitions = Definitions::new();
     for (id, kind) in [
@@ -116,8 +110,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let text = text.replace(DEMO_AUTHORIZATION, &AUTHORIZATION);
-    let response = RUNTIME.block_on(handle_raw_event(&*APP, &text, Context::default()));
-    let wire = serde_json::to_value(&response).expect("a response serializes");
+    let handled = RUNTIME.block_on(async {
+        let handled = handle_raw_event(&*APP, &text, Context::default()).await;
+        let response = handled.response;
+        if let Some(pending) = handled.pending {
+            pending.finish(&APP.store).await;
+        }
+        response
+    });
+    let wire = serde_json::to_value(&handled).expect("a response serializes");
     let status = wire["statusCode"].as_u64().expect("a status code");
     assert!((200..600).contains(&status), "status {status}");
     assert_ne!(status, 500, "input produced a 500: {wire}");

@@ -106,12 +106,7 @@ fn s(value: &str) -> AttributeValue {
 
 /// The demo Contacts v1 person as stored.
 pub fn demo_v1_person() -> HashMap<String, AttributeValue> {
-    let key = PersonKey {
-        customer: DEMO_CUSTOMER,
-        person: PersonId::Uuid(uuid::Uuid::from_u128(
-            0x3f2b8c1e_8a4d_4e7b_9c6a_1d2e3f4a5b6c,
-        )),
-    };
+    let key = PersonKey::new(DEMO_CUSTOMER, DEMO_V1_PERSON);
     HashMap::from([
         (PARTITION_KEY.into(), s(&key.partition_key())),
         (SORT_KEY.into(), s(&key.sort_key())),
@@ -138,10 +133,7 @@ pub fn demo_v1_person() -> HashMap<String, AttributeValue> {
 
 /// The demo Persons v2 person as stored.
 pub fn demo_v2_person() -> HashMap<String, AttributeValue> {
-    let key = PersonKey {
-        customer: DEMO_CUSTOMER,
-        person: PersonId::Int(DEMO_V2_PERSON),
-    };
+    let key = PersonKey::new(DEMO_CUSTOMER, PersonId::Int(DEMO_V2_PERSON));
     HashMap::from([
         (PARTITION_KEY.into(), s(&key.partition_key())),
         (SORT_KEY.into(), s(&key.sort_key())),

@@ -22,8 +22,8 @@ use crate::engine::{build_update, Definitions, Kind, Op, Patch, Precondition, St
 use crate::store::dynamo::DynamoPersonStore;
 use crate::store::item::{to_attribute, to_record};
 use crate::store::sdk::describe_sdk_error;
-use crate::store::{PersonKey, PersonStore, Returning, StoreError};
-use crate::table::person::{CREATED_AT, UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
+use crate::store::{DefinitionStore, PersonKey, PersonStore, Returning, StoreError};
+use crate::table::person::{CREATED_AT, LAST_WRITE_ID, UPDATED_AT, UPDATED_BY, VERSION};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
 use super::AdminError;
@@ -167,10 +167,7 @@ impl LineContext {
             Ok(parsed) => parsed,
             Err((id, errors)) => return Ok(Outcome::Rejected(Rejected { line, id, errors })),
         };
-        let key = PersonKey {
-            customer: self.customer,
-            person,
-        };
+        let key = PersonKey::new(self.customer, person);
         if self.create(&key, &patch).await? {
             return Ok(Outcome::Created);
         }
@@ -250,7 +247,7 @@ impl LineContext {
                         aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => failed.item(),
                         _ => None,
                     })
-                    .and_then(|old| old.get(WRITE_ID))
+                    .and_then(|old| old.get(LAST_WRITE_ID))
                     == Some(&AttributeValue::S(write_id));
                 Ok(own)
             }
@@ -327,9 +324,9 @@ fn new_item(
     write_id: &str,
 ) -> HashMap<String, AttributeValue> {
     let s = |v: &str| AttributeValue::S(v.to_owned());
-    let id = match key.person {
-        PersonId::Uuid(u) => s(&u.hyphenated().to_string()),
-        PersonId::Int(n) => AttributeValue::N(n.to_string()),
+    let id = match dialect.id_format {
+        crate::dialect::IdFormat::Uuid => s(&key.person),
+        crate::dialect::IdFormat::PositiveInt32 => AttributeValue::N(key.person.clone()),
     };
     let stamp = table::timestamp(now);
     let mut item = HashMap::from([
@@ -339,7 +336,7 @@ fn new_item(
         (CREATED_AT.to_owned(), s(&stamp)),
         (UPDATED_AT.to_owned(), s(&stamp)),
         (UPDATED_BY.to_owned(), s(IMPORT_PRINCIPAL)),
-        (WRITE_ID.to_owned(), s(write_id)),
+        (LAST_WRITE_ID.to_owned(), s(write_id)),
         (VERSION.to_owned(), AttributeValue::N("1".into())),
     ]);
     let mut maps: HashMap<&str, HashMap<String, AttributeValue>> = HashMap::new();

@@ -241,10 +241,7 @@ async fn get_person(
 ) -> Result<(), AdminError> {
     let person =
         admin::parse_person_id(person).ok_or("--person must be a UUID or a positive integer")?;
-    let key = PersonKey {
-        customer: CustomerId(customer),
-        person,
-    };
+    let key = PersonKey::new(CustomerId(customer), person);
     match admin::get_person(client, persons, &key).await? {
         Some(item) => println!("{:#}", admin::item_to_json(&item)),
         None => return Err("no such person".into()),

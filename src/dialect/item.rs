@@ -8,11 +8,9 @@ use serde_json::{json, Map, Value as Json};
 
 use super::{Dialect, IdFormat};
 use crate::engine::{Clear, Kind};
-use crate::table::person::{CREATED_AT, UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
-use crate::table::{PARTITION_KEY, SORT_KEY};
+use crate::table::person::{CREATED_AT, LAST_WRITE_ID, UPDATED_AT, UPDATED_BY, VERSION};
+use crate::table::{self, PARTITION_KEY, SORT_KEY};
 
-/// `CUSTOMER#<1 to 19 digits>`.
-const PARTITION_PATTERN: &str = "^CUSTOMER#[0-9]{1,19}$";
 /// A lowercase hyphenated UUID.
 const UUID_PATTERN: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 /// A positive int32 in decimal, no leading zero.
@@ -36,11 +34,11 @@ pub fn item_schema(dialect: &Dialect) -> Json {
     let mut properties = Map::new();
     properties.insert(
         PARTITION_KEY.into(),
-        json!({"type": "string", "pattern": PARTITION_PATTERN, "description": "The customer's partition."}),
+        json!({"type": "string", "pattern": table::customer_key_pattern(), "description": "The customer's partition."}),
     );
     properties.insert(
         SORT_KEY.into(),
-        json!({"type": "string", "pattern": format!("^PERSON#{id_pattern}$"), "description": "The person, by its id."}),
+        json!({"type": "string", "pattern": table::person_key_pattern(id_pattern), "description": "The person, by its id."}),
     );
     properties.insert(dialect.id_attribute.into(), id_schema);
     for field in dialect.fields.fields {
@@ -112,7 +110,7 @@ fn service_attributes() -> [(&'static str, Json); 5] {
             json!({"type": "string", "minLength": 1, "description": "The API client that made the last update."}),
         ),
         (
-            WRITE_ID,
+            LAST_WRITE_ID,
             json!({"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "The request that made the last update."}),
         ),
     ]

@@ -5,7 +5,7 @@
 //! output is deterministic: the same patch gives the same strings, placeholder for placeholder.
 
 use super::patch::{Change, Op, Patch, Target, Value};
-use crate::table::person::{UPDATED_AT, UPDATED_BY, VERSION, WRITE_ID};
+use crate::table::person::{LAST_WRITE_ID, UPDATED_AT, UPDATED_BY, VERSION};
 use crate::table::PARTITION_KEY;
 
 /// What every update stamps on the record besides the patch.
@@ -47,7 +47,7 @@ pub struct UpdatePlan {
     pub fallback: Option<Box<UpdatePlan>>,
     /// The maps this plan creates whole (set on fallback plans only).
     pub creates_maps: Vec<&'static str>,
-    /// The write id the plan stamps (see [`WRITE_ID`]).
+    /// The write id the plan stamps (see [`LAST_WRITE_ID`]).
     pub write_id: String,
 }
 
@@ -182,7 +182,7 @@ impl Parts {
         for (placeholder, attribute, value) in [
             ("updatedAt", UPDATED_AT, stamp.updated_at),
             ("updatedBy", UPDATED_BY, stamp.updated_by),
-            ("writeId", WRITE_ID, stamp.write_id),
+            ("writeId", LAST_WRITE_ID, stamp.write_id),
         ] {
             self.names
                 .push((format!("#{placeholder}"), attribute.into()));

@@ -13,6 +13,7 @@
 //! Should the conversion still panic on something unforeseen, the panic is caught and the
 //! caller gets a 400 problem.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -24,14 +25,18 @@ use lambda_http::http::{self, HeaderMap, HeaderValue};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use lambda_runtime::tower::{Layer, Service};
-use lambda_runtime::LambdaInvocation;
+use lambda_runtime::{LambdaEvent, LambdaInvocation};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::dialect::ProblemStyle;
-use crate::http::handler::{handle, App, InvalidHeader, UndecodableBody};
+use crate::http::app::App;
+use crate::http::execute::UndecodableBody;
+use crate::http::handler::{handle, Handled};
+use crate::http::headers::InvalidHeader;
+use crate::http::idempotency::pending::PendingAnswer;
 use crate::http::problem::{ApiError, RequestMeta};
-use crate::store::ClientLookup;
-use crate::store::PersonStore;
+use crate::store::{ClientLookup, Store};
 
 /// Which response shape the event's source expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +59,11 @@ pub enum EventResponse {
 /// contents the HTTP types refuse (a control character in a value, a name that is not a
 /// token) would fail to deserialize before any handler ran, and API Gateway would answer 502:
 /// such headers are taken out and the request answered with a 400 naming the first.
-pub async fn handle_raw_event<S: PersonStore, D: ClientLookup>(
+pub async fn handle_raw_event<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     raw: &str,
     context: Context,
-) -> EventResponse {
+) -> Handled<EventResponse> {
     if let Ok(event) = serde_json::from_str::<LambdaRequest>(raw) {
         return handle_event(app, event, context).await;
     }
@@ -68,7 +73,7 @@ pub async fn handle_raw_event<S: PersonStore, D: ClientLookup>(
     };
     let Ok(mut value) = serde_json::from_str::<serde_json::Value>(raw) else {
         let error = ApiError::BadRequest("The event is not JSON.".into());
-        return to_lambda_response(
+        return refused(
             Origin::HttpApi,
             error.to_response(ProblemStyle::Rfc9457, &meta),
         );
@@ -78,13 +83,13 @@ pub async fn handle_raw_event<S: PersonStore, D: ClientLookup>(
     } else {
         Origin::HttpApi
     };
-    let refused = strip_invalid_headers(&mut value);
-    match (serde_json::from_value::<LambdaRequest>(value), refused) {
-        (Ok(event), refused) => handle_marked_event(app, event, context, refused).await,
+    let invalid = strip_invalid_headers(&mut value);
+    match (serde_json::from_value::<LambdaRequest>(value), invalid) {
+        (Ok(event), invalid) => handle_marked_event(app, event, context, invalid).await,
         (Err(_), _) => {
             tracing::warn!(request_id = %meta.request_id, "event is not an API Gateway request");
             let error = ApiError::BadRequest("The request could not be read as HTTP.".into());
-            to_lambda_response(origin, error.to_response(ProblemStyle::Rfc9457, &meta))
+            refused(origin, error.to_response(ProblemStyle::Rfc9457, &meta))
         }
     }
 }
@@ -120,20 +125,20 @@ fn strip_invalid_headers(event: &mut serde_json::Value) -> Option<String> {
 }
 
 /// Handles one parsed Lambda event.
-pub async fn handle_event<S: PersonStore, D: ClientLookup>(
+pub async fn handle_event<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     event: LambdaRequest,
     context: Context,
-) -> EventResponse {
+) -> Handled<EventResponse> {
     handle_marked_event(app, event, context, None).await
 }
 
-async fn handle_marked_event<S: PersonStore, D: ClientLookup>(
+async fn handle_marked_event<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     mut event: LambdaRequest,
     context: Context,
     invalid_header: Option<String>,
-) -> EventResponse {
+) -> Handled<EventResponse> {
     let (origin, undecodable) = match &mut event {
         LambdaRequest::ApiGatewayV1(e) => {
             // REST APIs send every header in `multiValueHeaders` and the last value of each in
@@ -183,7 +188,7 @@ async fn handle_marked_event<S: PersonStore, D: ClientLookup>(
         };
         let error =
             ApiError::BadRequest("The request target or its Host header is not valid HTTP.".into());
-        return to_lambda_response(origin, error.to_response(ProblemStyle::Rfc9457, &meta));
+        return refused(origin, error.to_response(ProblemStyle::Rfc9457, &meta));
     };
     if undecodable {
         request.extensions_mut().insert(UndecodableBody);
@@ -197,8 +202,19 @@ async fn handle_marked_event<S: PersonStore, D: ClientLookup>(
         }
     }
     let request = request.with_lambda_context(context);
-    let response = handle(app, request).await;
-    to_lambda_response(origin, response)
+    let handled = handle(app, request).await;
+    Handled {
+        response: to_lambda_response(origin, handled.response),
+        pending: handled.pending,
+    }
+}
+
+/// An event answered before it reached the handler.
+fn refused(origin: Origin, response: Response<Body>) -> Handled<EventResponse> {
+    Handled {
+        response: to_lambda_response(origin, response),
+        pending: None,
+    }
 }
 
 /// Characters a path segment may hold besides unreserved ones (RFC 3986 `pchar`, `/`), and
@@ -358,10 +374,33 @@ fn to_lambda_response(origin: Origin, response: Response<Body>) -> EventResponse
     }
 }
 
-/// The runtime's outermost layer: each invocation, its response posted, then
-/// [`App::after_response`] before the runtime asks for the next event. Lambda freezes a
-/// container only when it asks for the next event, so this work runs, and is billed, inside
-/// the invocation; the caller has its answer before it.
+tokio::task_local! {
+    /// The pending answer of the invocation being served, kept for [`AfterResponseLayer`].
+    static AFTER_RESPONSE: RefCell<Option<PendingAnswer>>;
+}
+
+/// The function's Lambda handler: one event as the runtime hands it over (JSON text). Its
+/// pending answer is left to the invocation's [`AfterResponseLayer`]; run without one, it is
+/// finished before the response is returned, so it is never lost.
+pub async fn invoke<S: Store, D: ClientLookup>(
+    app: &App<S, D>,
+    event: LambdaEvent<Box<RawValue>>,
+) -> EventResponse {
+    let handled = handle_raw_event(app, event.payload.get(), event.context).await;
+    let mut pending = handled.pending;
+    if pending.is_some() {
+        let _ = AFTER_RESPONSE.try_with(|slot| *slot.borrow_mut() = pending.take());
+    }
+    if let Some(pending) = pending {
+        pending.finish(&app.store).await;
+    }
+    handled.response
+}
+
+/// The runtime's outermost layer: each invocation runs with a slot of its own for its pending
+/// answer; once its response is posted, the answer is saved before the runtime asks for the
+/// next event. Lambda freezes a container only when it asks for the next event, so this work
+/// runs, and is billed, inside the invocation; the caller has its answer before it.
 pub struct AfterResponseLayer<'a, S, D>(pub &'a App<S, D>);
 
 impl<'a, Inner, S, D> Layer<Inner> for AfterResponseLayer<'a, S, D> {
@@ -382,7 +421,7 @@ impl<'a, Inner, S, D> Service<LambdaInvocation> for AfterResponse<'a, Inner, S, 
 where
     Inner: Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error>,
     Inner::Future: 'a,
-    S: PersonStore,
+    S: Store,
     D: ClientLookup,
 {
     type Response = ();
@@ -397,8 +436,15 @@ where
         let answered = self.inner.call(invocation);
         let app = self.app;
         Box::pin(async move {
-            let result = answered.await;
-            app.after_response().await;
+            let (result, pending) = AFTER_RESPONSE
+                .scope(RefCell::new(None), async move {
+                    let result = answered.await;
+                    (result, AFTER_RESPONSE.with(|slot| slot.borrow_mut().take()))
+                })
+                .await;
+            if let Some(pending) = pending {
+                pending.finish(&app.store).await;
+            }
             result
         })
     }

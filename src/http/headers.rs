@@ -10,6 +10,11 @@ use crate::dialect::CustomerHeader;
 use crate::http::problem::ApiError;
 use crate::table::CustomerId;
 
+/// Marks a request from which the event adapter took a header HTTP does not allow (a control
+/// character in its value, say), naming it; answered with a 400.
+#[derive(Debug, Clone)]
+pub struct InvalidHeader(pub String);
+
 /// The header naming the tenant.
 pub const CUSTOMER_ID_HEADER: &str = "customer-id";
 

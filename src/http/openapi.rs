@@ -15,7 +15,7 @@ use crate::dialect::{
 };
 use crate::engine::custom_fields::{MAX_ENTRIES, MAX_TEXT_CHARS};
 use crate::engine::{BoolForms, Clear, Field, Kind};
-use crate::http::handler::MAX_BODY_BYTES;
+use crate::http::execute::MAX_BODY_BYTES;
 use crate::http::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
 
 /// Exactly the real calendar dates 1900-01-01..2099-12-31 (month lengths and leap years), with

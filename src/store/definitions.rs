@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::dynamo::DynamoPersonStore;
 use super::item::Item;
 use super::sdk::classify_other;
-use super::StoreError;
+use super::{DefinitionStore, StoreError};
 use crate::engine::{CustomKind, Definitions, FieldDefinition};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
@@ -23,9 +23,9 @@ const MAX_DEFINITION_PAGES: usize = 10;
 /// Each customer's definitions, with the instant they expire.
 pub(super) type DefinitionsCache = Mutex<HashMap<CustomerId, (Instant, Arc<Definitions>)>>;
 
-impl DynamoPersonStore {
+impl DefinitionStore for DynamoPersonStore {
     /// A customer's definitions, from the cache while they are fresh.
-    pub(super) async fn cached_definitions(
+    async fn field_definitions(
         &self,
         customer: CustomerId,
     ) -> Result<Arc<Definitions>, StoreError> {
@@ -44,7 +44,9 @@ impl DynamoPersonStore {
         }
         Ok(definitions)
     }
+}
 
+impl DynamoPersonStore {
     async fn query_definitions(&self, customer: CustomerId) -> Result<Definitions, StoreError> {
         let mut definitions = Definitions::new();
         let mut start = None;

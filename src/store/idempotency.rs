@@ -1,24 +1,24 @@
-//! `Idempotency-Key` records: the claim (which hands out the write id the person's update
-//! stamps) and the finish (an answer recorded, or the key released).
+//! `Idempotency-Key` entries in DynamoDB: the claim (one conditional `UpdateItem` that hands
+//! out the write id the person's update stamps), and its end: the answer saved, or the key
+//! released. What the states mean is [`crate::http::idempotency`]'s.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use time::OffsetDateTime;
 
 use super::dynamo::DynamoPersonStore;
 use super::item::Item;
 use super::sdk::classify_other;
-use super::{Claim, ClaimRequest, KeyedWrite, StoreError};
+use super::{Claim, ClaimRequest, EntryKey, KeyStore, KeyedWrite, SavedAnswer, StoreError};
 use crate::table::idempotency::{
-    BODY, CLAIM, CLAIMED_AT, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL, RELEASED, RUNNING, STATE,
-    STATUS, WRITE_ID,
+    BODY, CLAIM, CLAIMED_AT, CLAIM_WRITE_ID, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL, RELEASED,
+    RUNNING, STATE, STATUS,
 };
-use crate::table::{self, CustomerId, EXPIRES_AT, PARTITION_KEY, SORT_KEY};
+use crate::table::{EXPIRES_AT, PARTITION_KEY, SORT_KEY};
 
 /// How long a key's answer is kept and replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -26,44 +26,17 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// function's timeout (10 s), so a live request is never overtaken.
 pub const LOCK: Duration = Duration::from_secs(15);
 
-/// Where a key's record is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordKey {
-    pub partition_key: String,
-    pub sort_key: String,
-}
-
-impl RecordKey {
-    /// The record of a key in `customer`'s partition; `scoped_hash` identifies the key and
-    /// the principal that sent it (hex).
-    pub fn new(customer: CustomerId, scoped_hash: &str) -> RecordKey {
-        RecordKey {
-            partition_key: table::customer_key(customer),
-            sort_key: table::idempotency_key(scoped_hash),
-        }
-    }
-}
-
-/// An answer as recorded and replayed: status, the headers that describe it, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedAnswer {
-    pub status: u16,
-    pub headers: BTreeMap<String, String>,
-    pub body: Option<String>,
-}
-
-impl DynamoPersonStore {
-    /// Claims an idempotency key for a request, or tells how it was used before. A free key,
-    /// or one the same request released or abandoned, is claimed with one `UpdateItem`; an
-    /// expired record is replaced by a fresh claim.
-    pub(super) async fn claim_key(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
+impl KeyStore for DynamoPersonStore {
+    /// A free key, or one the same request released or abandoned, is claimed with one
+    /// `UpdateItem`; an expired entry is replaced by a fresh claim.
+    async fn claim(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let now = epoch_seconds(request.now);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(&request.record.partition_key))
-            .key(SORT_KEY, s(&request.record.sort_key))
+            .key(PARTITION_KEY, s(&request.entry.partition_key))
+            .key(SORT_KEY, s(&request.entry.sort_key))
             // An abandoned claim's write id and time are kept: its write may have happened.
             .update_expression(
                 "SET #state = :running, #fp = :fp, #claim = :claim, #locked = :locked, \
@@ -81,7 +54,7 @@ impl DynamoPersonStore {
             .expression_attribute_names("#claim", CLAIM)
             .expression_attribute_names("#locked", LOCKED_UNTIL)
             .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_names("#writeId", WRITE_ID)
+            .expression_attribute_names("#writeId", CLAIM_WRITE_ID)
             .expression_attribute_names("#claimedAt", CLAIMED_AT)
             .expression_attribute_values(":running", s(RUNNING))
             .expression_attribute_values(":released", s(RELEASED))
@@ -104,13 +77,58 @@ impl DynamoPersonStore {
                 _ => return Err(classify_other(&error)),
             },
         };
-        match answer_for(&old, &request, now) {
-            Some(claim) => Ok(claim),
-            None => self.claim_expired(&request).await,
+        if number(&old, EXPIRES_AT).is_some_and(|expires| expires < now) {
+            return self.claim_expired(&request).await;
         }
+        claim_refused(&old, &request)
     }
 
-    /// Replaces an expired record (past its retention, not yet deleted by TTL) with a fresh
+    async fn save_answer(
+        &self,
+        entry: &EntryKey,
+        claim_id: &str,
+        answer: &SavedAnswer,
+    ) -> Result<(), StoreError> {
+        let headers = answer
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), s(v)))
+            .collect();
+        let mut names = HashMap::from([
+            ("#status".to_owned(), STATUS.to_owned()),
+            ("#headers".to_owned(), HEADERS.to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (":done".to_owned(), s(DONE)),
+            (":status".to_owned(), n(u64::from(answer.status))),
+            (":headers".to_owned(), AttributeValue::M(headers)),
+        ]);
+        let mut expression =
+            String::from("SET #state = :done, #status = :status, #headers = :headers");
+        if let Some(body) = &answer.body {
+            names.insert("#body".to_owned(), BODY.to_owned());
+            values.insert(":body".to_owned(), s(body));
+            expression.push_str(", #body = :body");
+        }
+        self.finish(entry, claim_id, &expression, names, values)
+            .await
+    }
+
+    /// A released key's next claim draws a new write id: this one's update was not applied.
+    async fn release(&self, entry: &EntryKey, claim_id: &str) -> Result<(), StoreError> {
+        let names = HashMap::from([
+            ("#writeId".to_owned(), CLAIM_WRITE_ID.to_owned()),
+            ("#claimedAt".to_owned(), CLAIMED_AT.to_owned()),
+        ]);
+        let values = HashMap::from([(":released".to_owned(), s(RELEASED))]);
+        let expression = "SET #state = :released REMOVE #writeId, #claimedAt";
+        self.finish(entry, claim_id, expression, names, values)
+            .await
+    }
+}
+
+impl DynamoPersonStore {
+    /// Replaces an expired entry (past its retention, not yet deleted by TTL) with a fresh
     /// claim, if it is still expired.
     async fn claim_expired(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let now = epoch_seconds(request.now);
@@ -118,14 +136,14 @@ impl DynamoPersonStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(PARTITION_KEY, s(&request.record.partition_key))
-            .item(SORT_KEY, s(&request.record.sort_key))
+            .item(PARTITION_KEY, s(&request.entry.partition_key))
+            .item(SORT_KEY, s(&request.entry.sort_key))
             .item(STATE, s(RUNNING))
             .item(FINGERPRINT, s(request.fingerprint))
             .item(CLAIM, s(request.claim_id))
             .item(LOCKED_UNTIL, n(now + LOCK.as_secs()))
             .item(EXPIRES_AT, n(now + RETENTION.as_secs()))
-            .item(WRITE_ID, s(request.claim_id))
+            .item(CLAIM_WRITE_ID, s(request.claim_id))
             .item(CLAIMED_AT, n(epoch_millis(request.now)))
             .condition_expression("#expires < :now")
             .expression_attribute_names("#expires", EXPIRES_AT)
@@ -133,35 +151,40 @@ impl DynamoPersonStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Claimed(KeyedWrite {
+            Ok(_) => Ok(Claim::Fresh(KeyedWrite {
                 write_id: request.claim_id.to_owned(),
                 claimed_at: request.now,
             })),
-            // Another request renewed the record first.
+            // Another request renewed the entry first.
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Claim::InFlight),
             Err(e) => Err(classify_other(&e)),
         }
     }
 
-    /// Finishes a running claim: with the answer to replay, or released (`None`).
-    pub(super) async fn finish_record(
+    /// Ends a running claim with `expression`: only this claim, and only while it runs (an
+    /// entry already done keeps its answer).
+    async fn finish(
         &self,
-        record: &RecordKey,
+        entry: &EntryKey,
         claim_id: &str,
-        answer: Option<&RecordedAnswer>,
+        expression: &str,
+        mut names: HashMap<String, String>,
+        mut values: Item,
     ) -> Result<(), StoreError> {
-        let update = finish_update(&self.table, record, claim_id, answer)
-            .build()
-            .map_err(|_| StoreError::Failed("an incomplete record update".into()))?;
+        names.insert("#claim".to_owned(), CLAIM.to_owned());
+        names.insert("#state".to_owned(), STATE.to_owned());
+        values.insert(":claim".to_owned(), s(claim_id));
+        values.insert(":running".to_owned(), s(RUNNING));
         let result = self
             .client
             .update_item()
-            .table_name(update.table_name)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .set_condition_expression(update.condition_expression)
-            .set_expression_attribute_names(update.expression_attribute_names)
-            .set_expression_attribute_values(update.expression_attribute_values)
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(&entry.partition_key))
+            .key(SORT_KEY, s(&entry.sort_key))
+            .update_expression(expression)
+            .condition_expression("#claim = :claim AND #state = :running")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {
@@ -173,55 +196,75 @@ impl DynamoPersonStore {
     }
 }
 
-/// How a failed claim ends, from the record as it was (`ALL_OLD`): `None` when the record is
-/// expired and may be replaced.
-fn answer_for(old: &Item, request: &ClaimRequest<'_>, now: u64) -> Option<Claim> {
-    let text = |name: &str| match old.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.as_str()),
-        _ => None,
-    };
-    let number = |name: &str| match old.get(name) {
-        Some(AttributeValue::N(v)) => v.parse::<u64>().ok(),
-        _ => None,
-    };
-    if number(EXPIRES_AT).is_some_and(|expires| expires < now) {
-        return None;
-    }
-    if text(CLAIM) == Some(request.claim_id) {
+/// What a refused claim meets, from the unexpired entry as it was (`ALL_OLD`).
+fn claim_refused(old: &Item, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+    if text(old, CLAIM) == Some(request.claim_id) {
         // The SDK sent the claim again after its first sending committed unheard.
-        return Some(claimed(old, request).unwrap_or(Claim::InFlight));
+        return claimed(old, request);
     }
-    if text(FINGERPRINT) != Some(request.fingerprint) {
-        return Some(Claim::Reused);
+    if text(old, FINGERPRINT) != Some(request.fingerprint) {
+        return Ok(Claim::Reused);
     }
-    if text(STATE) == Some(DONE) {
-        return Some(match answer_of(old) {
-            Some(answer) => Claim::Replay(answer),
-            // A record we cannot read back: treat the request as still running.
-            None => Claim::InFlight,
-        });
+    if text(old, STATE) != Some(DONE) {
+        return Ok(Claim::InFlight);
     }
-    Some(Claim::InFlight)
+    // An answer that cannot be read back (written by another tool) is not replayed: the key
+    // answers as in flight until the entry expires.
+    Ok(saved_answer(old).map_or(Claim::InFlight, Claim::Replay))
 }
 
-/// The write of a claimed record (`ALL_NEW` of the claim): its write id and claim time,
-/// inherited from an abandoned claim or this claim's own.
+/// The write of a claimed entry (`ALL_NEW` of the claim): a write id other than this claim's
+/// own was inherited from an abandoned claim, with its claim time.
 fn claimed(item: &Item, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-    let write_id = match item.get(WRITE_ID) {
-        Some(AttributeValue::S(id)) => id.clone(),
-        _ => return Err(StoreError::Failed("a claim without its write id".into())),
+    let Some(write_id) = text(item, CLAIM_WRITE_ID) else {
+        return Err(StoreError::Failed("a claim without its write id".into()));
     };
-    let claimed_at = match item.get(CLAIMED_AT) {
-        Some(AttributeValue::N(ms)) => ms
-            .parse::<u64>()
-            .ok()
-            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+    let claimed_at = number(item, CLAIMED_AT)
+        .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        .unwrap_or(request.now);
+    let write = KeyedWrite {
+        write_id: write_id.to_owned(),
+        claimed_at,
+    };
+    Ok(if write_id == request.claim_id {
+        Claim::Fresh(write)
+    } else {
+        Claim::TakenOver(write)
+    })
+}
+
+/// The saved answer of a `done` entry.
+fn saved_answer(item: &Item) -> Option<SavedAnswer> {
+    let status = u16::try_from(number(item, STATUS)?).ok()?;
+    let headers = match item.get(HEADERS) {
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .filter_map(|(k, v)| match v {
+                AttributeValue::S(s) => Some((k.clone(), s.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => Default::default(),
+    };
+    Some(SavedAnswer {
+        status,
+        headers,
+        body: text(item, BODY).map(str::to_owned),
+    })
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
         _ => None,
-    };
-    Ok(Claim::Claimed(KeyedWrite {
-        write_id,
-        claimed_at: claimed_at.unwrap_or(request.now),
-    }))
+    }
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
 }
 
 /// A string attribute.
@@ -234,95 +277,10 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn epoch_seconds(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+fn epoch_seconds(at: OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp()).unwrap_or(0)
 }
 
-fn epoch_millis(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The update that finishes a claimed record, with an answer or released.
-fn finish_update(
-    table: &str,
-    record: &RecordKey,
-    claim_id: &str,
-    answer: Option<&RecordedAnswer>,
-) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    let builder = Update::builder()
-        .table_name(table)
-        .key(
-            PARTITION_KEY,
-            AttributeValue::S(record.partition_key.clone()),
-        )
-        .key(SORT_KEY, AttributeValue::S(record.sort_key.clone()))
-        // Only this claim, and only while it runs: a record already done keeps its answer.
-        .condition_expression("#claim = :claim AND #state = :running")
-        .expression_attribute_names("#claim", CLAIM)
-        .expression_attribute_names("#state", STATE)
-        .expression_attribute_values(":claim", AttributeValue::S(claim_id.to_owned()))
-        .expression_attribute_values(":running", AttributeValue::S(RUNNING.into()));
-    match answer {
-        // A released key's next claim draws a new write id: this one's update was not applied.
-        None => builder
-            .update_expression("SET #state = :released REMOVE #writeId, #claimedAt")
-            .expression_attribute_names("#writeId", WRITE_ID)
-            .expression_attribute_names("#claimedAt", CLAIMED_AT)
-            .expression_attribute_values(":released", AttributeValue::S(RELEASED.into())),
-        Some(answer) => {
-            let headers = answer
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
-                .collect();
-            let builder = builder
-                .expression_attribute_names("#status", STATUS)
-                .expression_attribute_names("#headers", HEADERS)
-                .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
-                .expression_attribute_values(
-                    ":status",
-                    AttributeValue::N(answer.status.to_string()),
-                )
-                .expression_attribute_values(":headers", AttributeValue::M(headers));
-            match &answer.body {
-                Some(body) => builder
-                    .update_expression(
-                        "SET #state = :done, #status = :status, #headers = :headers, #body = :body",
-                    )
-                    .expression_attribute_names("#body", BODY)
-                    .expression_attribute_values(":body", AttributeValue::S(body.clone())),
-                None => builder.update_expression(
-                    "SET #state = :done, #status = :status, #headers = :headers",
-                ),
-            }
-        }
-    }
-}
-
-/// The recorded answer of a `done` record.
-fn answer_of(item: &Item) -> Option<RecordedAnswer> {
-    let status = match item.get(STATUS) {
-        Some(AttributeValue::N(n)) => n.parse().ok()?,
-        _ => return None,
-    };
-    let headers = match item.get(HEADERS) {
-        Some(AttributeValue::M(map)) => map
-            .iter()
-            .filter_map(|(k, v)| match v {
-                AttributeValue::S(s) => Some((k.clone(), s.clone())),
-                _ => None,
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
-    let body = match item.get(BODY) {
-        Some(AttributeValue::S(body)) => Some(body.clone()),
-        _ => None,
-    };
-    Some(RecordedAnswer {
-        status,
-        headers,
-        body,
-    })
+fn epoch_millis(at: OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }

@@ -1,6 +1,5 @@
-//! An in-memory stand-in for the persons table, for fuzzing and in-process benchmarks: with
-//! the in-memory clients table (`MemoryClients`, beside the clients table), the handler runs
-//! end to end without DynamoDB. It is not a model of DynamoDB (the integration tests use
+//! In-memory stand-ins for the persons and clients tables, for fuzzing: with them the handler
+//! runs end to end without DynamoDB. It is not a model of DynamoDB (the integration tests use
 //! DynamoDB Local for that): it knows which persons exist and counts versions, and does not
 //! keep field values.
 
@@ -9,20 +8,21 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine::record::{Record, Stored};
 use crate::engine::{Definitions, Precondition, UpdatePlan};
-use crate::store::idempotency::{RecordKey, RecordedAnswer};
 use crate::store::{
-    ApiClient, Claim, ClaimRequest, ClientLookup, DirectoryError, KeyedWrite, PersonKey,
-    PersonStore, Returning, StoreError, Updated,
+    ApiClient, Claim, ClaimRequest, ClientLookup, DefinitionStore, DirectoryError, EntryKey,
+    KeyStore, KeyedWrite, PersonKey, PersonStore, Returning, SavedAnswer, StoreError, Updated,
 };
 use crate::table::CustomerId;
+
+/// `Idempotency-Key` entries by key: the fingerprint and, once saved, the answer.
+type Entries = HashMap<String, (String, Option<SavedAnswer>)>;
 
 /// Persons that exist, by key, with their versions; and each customer's definitions.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     versions: Mutex<HashMap<(i64, String), u64>>,
     definitions: HashMap<CustomerId, Arc<Definitions>>,
-    /// Idempotency records: fingerprint and, once finished, the answer.
-    records: Mutex<HashMap<String, (String, Option<RecordedAnswer>)>>,
+    entries: Mutex<Entries>,
 }
 
 impl MemoryStore {
@@ -32,14 +32,14 @@ impl MemoryStore {
             versions: Mutex::new(
                 persons
                     .iter()
-                    .map(|k| ((k.customer.0, k.person.to_string()), 1))
+                    .map(|k| ((k.customer.0, k.person.clone()), 1))
                     .collect(),
             ),
             definitions: definitions
                 .into_iter()
                 .map(|(customer, defs)| (customer, Arc::new(defs)))
                 .collect(),
-            records: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -54,7 +54,7 @@ impl MemoryStore {
             .lock()
             .map_err(|_| StoreError::Failed("poisoned".into()))?;
         let version = versions
-            .get_mut(&(key.customer.0, key.person.to_string()))
+            .get_mut(&(key.customer.0, key.person.clone()))
             .ok_or(StoreError::NotFound)?;
         if let Precondition::VersionIn(allowed) = precondition {
             if !allowed.contains(version) {
@@ -96,26 +96,39 @@ impl PersonStore for MemoryStore {
         self.update(key, &precondition)
     }
 
+    async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
+        let versions = self
+            .versions
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))?;
+        Ok(versions
+            .get(&(key.customer.0, key.person.clone()))
+            .map(|version| {
+                Record::from([(
+                    crate::table::person::VERSION.to_owned(),
+                    Stored::Value(crate::engine::Value::N(version.to_string())),
+                )])
+            }))
+    }
+}
+
+impl DefinitionStore for MemoryStore {
     async fn field_definitions(
         &self,
         customer: CustomerId,
     ) -> Result<Arc<Definitions>, StoreError> {
         Ok(self.definitions.get(&customer).cloned().unwrap_or_default())
     }
+}
 
+impl KeyStore for MemoryStore {
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        let mut records = self
-            .records
-            .lock()
-            .map_err(|_| StoreError::Failed("poisoned".into()))?;
-        let id = format!(
-            "{}/{}",
-            request.record.partition_key, request.record.sort_key
-        );
-        match records.get(&id) {
+        let mut entries = self.entries()?;
+        let id = entry_id(request.entry);
+        match entries.get(&id) {
             None => {
-                records.insert(id, (request.fingerprint.to_owned(), None));
-                Ok(Claim::Claimed(KeyedWrite {
+                entries.insert(id, (request.fingerprint.to_owned(), None));
+                Ok(Claim::Fresh(KeyedWrite {
                     write_id: request.claim_id.to_owned(),
                     claimed_at: request.now,
                 }))
@@ -126,47 +139,39 @@ impl PersonStore for MemoryStore {
         }
     }
 
-    async fn finish(
+    async fn save_answer(
         &self,
-        record: &RecordKey,
+        entry: &EntryKey,
         _claim_id: &str,
-        answer: Option<&RecordedAnswer>,
+        answer: &SavedAnswer,
     ) -> Result<(), StoreError> {
-        let mut records = self
-            .records
-            .lock()
-            .map_err(|_| StoreError::Failed("poisoned".into()))?;
-        let id = format!("{}/{}", record.partition_key, record.sort_key);
-        // As in DynamoDB: only a running record is finished; a done one keeps its answer.
-        let running = records.get(&id).is_some_and(|entry| entry.1.is_none());
-        match answer {
-            Some(answer) if running => {
-                if let Some(entry) = records.get_mut(&id) {
-                    entry.1 = Some(answer.clone());
-                }
-            }
-            None if running => {
-                records.remove(&id);
-            }
-            _ => {}
+        // As in DynamoDB: only a running entry is finished; a done one keeps its answer.
+        if let Some((_, saved @ None)) = self.entries()?.get_mut(&entry_id(entry)) {
+            *saved = Some(answer.clone());
         }
         Ok(())
     }
 
-    async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
-        let versions = self
-            .versions
-            .lock()
-            .map_err(|_| StoreError::Failed("poisoned".into()))?;
-        Ok(versions
-            .get(&(key.customer.0, key.person.to_string()))
-            .map(|version| {
-                Record::from([(
-                    crate::table::person::VERSION.to_owned(),
-                    Stored::Value(crate::engine::Value::N(version.to_string())),
-                )])
-            }))
+    async fn release(&self, entry: &EntryKey, _claim_id: &str) -> Result<(), StoreError> {
+        let mut entries = self.entries()?;
+        let id = entry_id(entry);
+        if entries.get(&id).is_some_and(|(_, saved)| saved.is_none()) {
+            entries.remove(&id);
+        }
+        Ok(())
     }
+}
+
+impl MemoryStore {
+    fn entries(&self) -> Result<std::sync::MutexGuard<'_, Entries>, StoreError> {
+        self.entries
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))
+    }
+}
+
+fn entry_id(entry: &EntryKey) -> String {
+    format!("{}/{}", entry.partition_key, entry.sort_key)
 }
 
 /// The clients table in memory, for fuzzing and in-process benchmarks.

@@ -1,9 +1,11 @@
-//! The person store: what the PATCH path needs of the persons table, as one trait and its
-//! types. The DynamoDB implementation sits beside it, one file per kind of item it stores
-//! ([`persons`], [`idempotency`] records, field [`definitions`]), over the one item conversion
-//! ([`item`]) and the SDK's settings and error classification ([`sdk`]); [`memory`] is an
-//! in-memory stand-in. Where each item lives and what its attributes are called is
-//! [`crate::table`]'s.
+//! The store: what the function needs of its two DynamoDB tables, as traits and their types,
+//! one trait per kind of item. Each is implemented for DynamoDB in the file that makes its
+//! calls: [`persons`] ([`PersonStore`]), [`definitions`] ([`DefinitionStore`]),
+//! [`idempotency`] ([`KeyStore`]: `Idempotency-Key` entries), [`clients`] ([`ClientLookup`]);
+//! [`tables`] holds what the admin tool does to the tables. They share the client in
+//! [`dynamo`], the item conversion in [`item`] and the SDK's settings and error
+//! classification in [`sdk`]; [`memory`] is an in-memory stand-in for fuzzing. Where each item
+//! lives and what its attributes are called is [`crate::table`]'s.
 
 pub mod clients;
 pub mod definitions;
@@ -13,31 +15,40 @@ pub mod item;
 pub mod memory;
 pub mod persons;
 pub mod sdk;
+pub mod tables;
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use crate::dialect::PersonId;
+use time::OffsetDateTime;
+
 use crate::engine::record::Record;
 use crate::engine::{Definitions, UpdatePlan};
 use crate::table::{self, CustomerId};
-use idempotency::{RecordKey, RecordedAnswer};
 
-/// Where one person is stored.
+/// Where one person is stored: its customer, and its id as the dialect writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonKey {
     pub customer: CustomerId,
-    pub person: PersonId,
+    pub person: String,
 }
 
 impl PersonKey {
+    pub fn new(customer: CustomerId, person: impl fmt::Display) -> PersonKey {
+        PersonKey {
+            customer,
+            person: person.to_string(),
+        }
+    }
+
     pub fn partition_key(&self) -> String {
         table::customer_key(self.customer)
     }
 
     pub fn sort_key(&self) -> String {
-        table::person_key(self.person)
+        table::person_key(&self.person)
     }
 }
 
@@ -81,39 +92,69 @@ pub enum StoreError {
     Failed(String),
 }
 
-/// How claiming an idempotency key ended.
+/// Where an `Idempotency-Key`'s entry is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryKey {
+    pub partition_key: String,
+    pub sort_key: String,
+}
+
+impl EntryKey {
+    /// The entry of a key in `customer`'s partition; `scoped_hash` identifies the key and the
+    /// principal that sent it (hex).
+    pub fn new(customer: CustomerId, scoped_hash: &str) -> EntryKey {
+        EntryKey {
+            partition_key: table::customer_key(customer),
+            sort_key: table::idempotency_key(scoped_hash),
+        }
+    }
+}
+
+/// An answer as saved and replayed: status, the headers that describe it, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedAnswer {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+}
+
+/// A claim on an `Idempotency-Key` for a request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    pub entry: &'a EntryKey,
+    pub fingerprint: &'a str,
+    /// Random, per request: only the claimant finishes the entry.
+    pub claim_id: &'a str,
+    pub now: OffsetDateTime,
+}
+
+/// What a claim found: the key is this request's to carry out ([`Claim::Fresh`],
+/// [`Claim::TakenOver`]), or it answers as the key's earlier use says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is this request's to carry out, with this write.
-    Claimed(KeyedWrite),
+    /// The key was free (or released): this request carries it out, stamping a write id of
+    /// its own.
+    Fresh(KeyedWrite),
+    /// The key's earlier claimant never finished and its lock lapsed: this request carries it
+    /// out, keeping that claimant's write id and claim time (its write may have been applied).
+    TakenOver(KeyedWrite),
     /// The same request was answered before: this answer.
-    Replay(RecordedAnswer),
+    Replay(SavedAnswer),
     /// The key was used for another request.
     Reused,
     /// The same request is being carried out now.
     InFlight,
 }
 
-/// The write a claimed key's request makes: the write id its update stamps, and when the
-/// claim that drew that id was taken. A claimant that took over an abandoned claim keeps both
-/// (its `write_id` is then not its own claim id): the abandoned claimant may have written.
+/// The write a claimed key's request makes: the write id its update stamps, and when the claim
+/// that drew that id was taken (no write of it can be older).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedWrite {
     pub write_id: String,
-    pub claimed_at: SystemTime,
+    pub claimed_at: OffsetDateTime,
 }
 
-/// A claim on an idempotency key.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimRequest<'a> {
-    pub record: &'a RecordKey,
-    pub fingerprint: &'a str,
-    /// Random, per request: only the claimant finishes the record.
-    pub claim_id: &'a str,
-    pub now: SystemTime,
-}
-
-/// What the PATCH path needs of its store.
+/// What the PATCH needs of persons.
 pub trait PersonStore: Send + Sync {
     /// Applies one update, conditioned as the plan says; never creates a record.
     fn update_person(
@@ -123,33 +164,52 @@ pub trait PersonStore: Send + Sync {
         returning: Returning,
     ) -> impl Future<Output = Result<Updated, StoreError>> + Send;
 
-    /// A customer's custom field definitions.
-    fn field_definitions(
-        &self,
-        customer: CustomerId,
-    ) -> impl Future<Output = Result<Arc<Definitions>, StoreError>> + Send;
-
-    /// Claims an idempotency key for a request, or tells how it was used before.
-    fn claim(
-        &self,
-        request: ClaimRequest<'_>,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-
-    /// Finishes a claimed record: with the answer to replay, or released (`None`) so the key
-    /// may be used again (only when the request's update is known not to have been applied).
-    fn finish(
-        &self,
-        record: &RecordKey,
-        claim_id: &str,
-        answer: Option<&RecordedAnswer>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// The person as stored, read consistently (to tell whether a keyed write was applied).
     fn read_person(
         &self,
         key: &PersonKey,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 }
+
+/// What the PATCH needs of custom field definitions.
+pub trait DefinitionStore: Send + Sync {
+    /// A customer's custom field definitions.
+    fn field_definitions(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<Arc<Definitions>, StoreError>> + Send;
+}
+
+/// What a keyed request needs of its `Idempotency-Key` entry.
+pub trait KeyStore: Send + Sync {
+    /// Claims the key for a request, or tells how it was used before.
+    fn claim(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Finishes the claim with the answer every later use of the key replays. Finishing a
+    /// claim that is finished already, or was taken over, changes nothing.
+    fn save_answer(
+        &self,
+        entry: &EntryKey,
+        claim_id: &str,
+        answer: &SavedAnswer,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Frees the key for the same request to be carried out again: only when its update is
+    /// known not to have been applied.
+    fn release(
+        &self,
+        entry: &EntryKey,
+        claim_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Everything a PATCH needs of the persons table.
+pub trait Store: PersonStore + DefinitionStore + KeyStore {}
+
+impl<T: PersonStore + DefinitionStore + KeyStore> Store for T {}
 
 /// One API client as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

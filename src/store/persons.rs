@@ -1,5 +1,6 @@
 //! Persons: the PATCH's one conditional `UpdateItem` (and the map fallback for records
-//! written by other tools), and the consistent read a keyed update starts from.
+//! written by other tools), and the consistent read that tells whether a keyed request's
+//! update was applied.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -9,10 +10,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use super::dynamo::DynamoPersonStore;
 use super::item::{expression_maps, to_record};
 use super::sdk::{classify_other, describe_sdk_error, ITEM_TOO_LARGE};
-use super::{PersonKey, Returning, StoreError, Updated};
+use super::{PersonKey, PersonStore, Returning, StoreError, Updated};
 use crate::engine::record::{map_holding, version_of, MapHolding, Record, Stored};
 use crate::engine::{UpdatePlan, Value};
-use crate::table::person::{VERSION, WRITE_ID};
+use crate::table::person::{LAST_WRITE_ID, VERSION};
 use crate::table::{PARTITION_KEY, SORT_KEY};
 
 /// How one `UpdateItem` attempt ended, before it is told to the caller.
@@ -35,7 +36,7 @@ impl Attempt {
     /// answers as the lost reply would have.
     fn recognise_own_write(self, plan: &UpdatePlan) -> Attempt {
         match self {
-            Attempt::ConditionFailed(Some(item)) if matches!(item.get(WRITE_ID), Some(Stored::Value(Value::S(id))) if *id == plan.write_id) => {
+            Attempt::ConditionFailed(Some(item)) if matches!(item.get(LAST_WRITE_ID), Some(Stored::Value(Value::S(id))) if *id == plan.write_id) => {
                 match version_of(&item) {
                     Some(version) => Attempt::Done(Updated {
                         version,
@@ -49,9 +50,8 @@ impl Attempt {
     }
 }
 
-impl DynamoPersonStore {
-    /// Applies one update, conditioned as the plan says; never creates a record.
-    pub(super) async fn update(
+impl PersonStore for DynamoPersonStore {
+    async fn update_person(
         &self,
         key: &PersonKey,
         plan: UpdatePlan,
@@ -102,8 +102,7 @@ impl DynamoPersonStore {
         }
     }
 
-    /// The person as stored, read consistently.
-    pub(super) async fn read(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
+    async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -116,7 +115,9 @@ impl DynamoPersonStore {
             .map_err(|e| classify_other(&e))?;
         Ok(output.item.map(|item| to_record(&item)))
     }
+}
 
+impl DynamoPersonStore {
     /// One update, sent once more when its reply cannot be read: the write id makes the second
     /// sending recognise a first one that was applied.
     async fn attempt(&self, key: &PersonKey, plan: &UpdatePlan, returning: Returning) -> Attempt {

@@ -28,8 +28,9 @@ use base64::Engine;
 use lambda_http::Context;
 use person_patch::admin;
 use person_patch::auth::Authenticator;
+use person_patch::http::app::App;
 use person_patch::http::entry::handle_raw_event;
-use person_patch::http::handler::App;
+use person_patch::http::idempotency::pending::PendingAnswer;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
 use person_patch::store::sdk::SdkSettings;
@@ -151,11 +152,25 @@ pub fn context_with_deadline(in_ms: u64) -> Context {
     context
 }
 
-/// One event through the function's event adapter, as JSON text, as the runtime hands it over.
-async fn send_to(app: &App<DynamoPersonStore>, event: &Event, context: Context) -> Reply {
+/// One event through the function's event adapter, as JSON text, as the runtime hands it
+/// over: the reply, and the answer the request left to save once the reply is posted.
+async fn send_to(
+    app: &App<DynamoPersonStore>,
+    event: &Event,
+    context: Context,
+) -> (Reply, Option<PendingAnswer>) {
     let text = serde_json::to_string(&event.json).expect("the event serializes");
-    let response = handle_raw_event(app, &text, context).await;
-    Reply::from_wire(serde_json::to_value(response).expect("response serializes"))
+    let handled = handle_raw_event(app, &text, context).await;
+    let reply =
+        Reply::from_wire(serde_json::to_value(handled.response).expect("response serializes"));
+    (reply, handled.pending)
+}
+
+/// Finishes what a request left for after its response, as the runtime's outermost layer does.
+pub async fn after_response(app: &App<DynamoPersonStore>, pending: Option<PendingAnswer>) {
+    if let Some(pending) = pending {
+        pending.finish(&app.store).await;
+    }
 }
 
 impl TestEnv {
@@ -237,15 +252,15 @@ impl TestEnv {
     /// Sends a raw event with an invocation context (its deadline, request id), as JSON text,
     /// the way the function's runtime loop hands it over.
     pub async fn send_with_context(&self, event: &Event, context: Context) -> Reply {
-        let reply = send_to(&self.app, event, context).await;
+        let (reply, pending) = send_to(&self.app, event, context).await;
         // As the runtime does once the response is posted.
-        self.app.after_response().await;
+        after_response(&self.app, pending).await;
         reply
     }
 
-    /// The answer alone, as the caller has it once the runtime posted it: the work after the
-    /// response (`App::after_response`) is left to the test.
-    pub async fn answer_only(&self, event: &Event) -> Reply {
+    /// The answer alone, as the caller has it once the runtime posted it, and the work it left
+    /// for after the response (see [`after_response`]), which is the test's to run.
+    pub async fn answer_only(&self, event: &Event) -> (Reply, Option<PendingAnswer>) {
         send_to(&self.app, event, Context::default()).await
     }
 
@@ -266,8 +281,8 @@ impl TestEnv {
         container: &App<DynamoPersonStore>,
         event: &Event,
     ) -> Reply {
-        let reply = send_to(container, event, Context::default()).await;
-        container.after_response().await;
+        let (reply, pending) = send_to(container, event, Context::default()).await;
+        after_response(container, pending).await;
         reply
     }
 
@@ -277,10 +292,10 @@ impl TestEnv {
         customer: i64,
         person: &str,
     ) -> Option<HashMap<String, AttributeValue>> {
-        let key = PersonKey {
-            customer: CustomerId(customer),
-            person: admin::parse_person_id(person).expect("a valid person id"),
-        };
+        let key = PersonKey::new(
+            CustomerId(customer),
+            admin::parse_person_id(person).expect("a valid person id"),
+        );
         admin::get_person(&self.client, &self.persons_table, &key)
             .await
             .expect("get-person")
@@ -339,7 +354,7 @@ impl TestEnv {
         let mut item = admin::demo_v1_person();
         item.insert(
             "pk".into(),
-            AttributeValue::S(format!("CUSTOMER#{customer}")),
+            AttributeValue::S(person_patch::table::customer_key(CustomerId(customer))),
         );
         item.insert("sk".into(), AttributeValue::S(format!("PERSON#{id}")));
         item.insert("id".into(), AttributeValue::S(id.into()));

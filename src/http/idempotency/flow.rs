@@ -1,111 +1,151 @@
-//! Steps 6–9 under an `Idempotency-Key` (docs/API.md §7a): claim the key, answer as the key
-//! was used before, or carry the request out with the plain path's one update, stamped with
-//! the claim's write id, and record its answer. Nothing is conditioned on a version read
-//! before, so a busy person costs a keyed request no more than a plain one.
-//!
-//! What a claimant did that never recorded its answer (it crashed, or lost every reply) is
-//! told by its write id: the person carries it while that write is the last. A claimant that
-//! takes the claim over keeps the write id, and settles the earlier write before anything else.
+//! Steps 6–9 under an `Idempotency-Key`, as the module doc ([`super`]) lays out: claim the
+//! key, answer as its earlier use says or carry the request out with the plain path's one
+//! update stamped with the claim's write id, and end with the answer to save, the key
+//! released, or the claim left to lapse.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lambda_http::http::{header, HeaderValue};
 use lambda_http::{Body, Request, Response};
-use time::OffsetDateTime;
 
-use crate::engine::record::{version_of, Record, Stored};
-use crate::engine::Value;
-use crate::http::deadline::Deadline;
-use crate::http::handler::{
-    call, execute, success_response, App, Executed, Prepared, StoreUse, Write,
+use super::answer::{is_saved, replay, saved};
+use super::key::{entry_key, fingerprint, IdempotencyKey};
+use super::pending::{Ending, PendingAnswer};
+use super::settle::{settle, Settled};
+use crate::http::app::App;
+use crate::http::execute::{
+    call, execute, success_response, CallFailure, Executed, Prepared, StoreUse,
 };
 use crate::http::headers::body_bytes;
-use crate::http::idempotency::key::{self as idempotency, IdempotencyKey};
 use crate::http::problem::{ApiError, RequestMeta};
-use crate::store::idempotency::{RecordKey, RecordedAnswer};
-use crate::store::ClientLookup;
-use crate::store::{Claim, ClaimRequest, KeyedWrite, PersonStore, Updated};
-use crate::table::{self, person};
+use crate::store::{Claim, ClaimRequest, ClientLookup, EntryKey, KeyedWrite, Store, StoreError};
 
-/// Where a keyed request records its answer, and the write it makes.
-struct Recording {
-    record: RecordKey,
-    claim_id: String,
-    write: KeyedWrite,
+/// What became of a keyed request, for its log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The claim itself failed (the store, or the deadline): nothing was carried out.
+    Unclaimed,
+    /// The request was carried out under this claim.
+    First,
+    /// The key's saved answer was replayed.
+    Replayed,
+    /// The key was used for another request.
+    Reused,
+    /// The same request was still running elsewhere.
+    InFlight,
+    /// A taken-over claim's earlier write was found applied, and answered.
+    Recovered,
+    /// A taken-over claim's earlier write may have been applied and was written over since.
+    OutcomeUnknown,
+    /// A taken-over claim's earlier write could not be settled (the person could not be read).
+    Unsettled,
 }
 
-impl Recording {
-    /// Whether the claim was taken over from a claimant that never finished it.
-    fn took_over(&self) -> bool {
-        self.write.write_id != self.claim_id
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Unclaimed => "unclaimed",
+            Outcome::First => "first",
+            Outcome::Replayed => "replayed",
+            Outcome::Reused => "reused",
+            Outcome::InFlight => "in-flight",
+            Outcome::Recovered => "recovered",
+            Outcome::OutcomeUnknown => "outcome-unknown",
+            Outcome::Unsettled => "unsettled",
+        }
     }
 }
 
-/// How far clocks of the function's containers may disagree: a person last written this long
-/// before a claim may still have been written after it.
-const CLOCK_MARGIN: Duration = Duration::from_secs(1);
+/// A keyed request's end: what it answers, what became of the key, and the work it leaves for
+/// after the response.
+pub struct Keyed {
+    pub executed: Executed,
+    pub outcome: Outcome,
+    pub pending: Option<PendingAnswer>,
+}
 
-/// A keyed request: what it came to, and what became of the key (for the log).
-pub(crate) async fn serve<S: PersonStore, D: ClientLookup>(
+/// Who claims the key: where its entry is, and this request's claim id.
+struct Claimant {
+    entry: EntryKey,
+    claim_id: String,
+}
+
+impl Claimant {
+    /// The work `ending` leaves for after the response.
+    fn pending(self, ending: Ending, prepared: &Prepared) -> Option<PendingAnswer> {
+        PendingAnswer::of(
+            ending,
+            self.entry,
+            self.claim_id,
+            prepared.deadline,
+            prepared.dialect.name,
+        )
+    }
+}
+
+/// A keyed request, from the claim to its ending.
+pub async fn serve<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
     key: &IdempotencyKey,
     meta: &RequestMeta,
-) -> (Executed, &'static str) {
-    let (claimed, mut store) = claim(app, request, prepared, key).await;
-    let (claim, record, claim_id) = match claimed {
-        Ok(claimed) => claimed,
-        Err(error) => return (Executed::refused(error, store), ""),
+) -> Keyed {
+    let claimant = Claimant {
+        entry: entry_key(prepared.customer, &prepared.principal.id, key),
+        claim_id: uuid::Uuid::new_v4().simple().to_string(),
     };
-    let answered = |result, store, outcome| {
-        let executed = Executed {
-            result,
-            fields: Vec::new(),
-            store,
-            write: Write::NotSent,
-        };
-        (executed, outcome)
+    let (claimed, mut store) = claim(app, request, prepared, &claimant).await;
+    let answered = |result, store, outcome| Keyed {
+        executed: Executed::answered(result, store),
+        outcome,
+        pending: None,
     };
-    let write = match claim {
-        Claim::Replay(answer) => {
-            return answered(Ok(idempotency::replay(&answer)), store, "replayed")
+    let write = match claimed {
+        Err(error) => return answered(Err(error), store, Outcome::Unclaimed),
+        Ok(Claim::Replay(answer)) => {
+            return answered(Ok(replay(&answer)), store, Outcome::Replayed)
         }
-        Claim::Reused => return answered(Err(ApiError::IdempotencyKeyReused), store, "reused"),
+        Ok(Claim::Reused) => {
+            return answered(Err(ApiError::IdempotencyKeyReused), store, Outcome::Reused)
+        }
         // The lock bounds how long the first may run; most finish far sooner, so the retry
         // is asked to come back in a second.
-        Claim::InFlight => {
+        Ok(Claim::InFlight) => {
             let error = ApiError::IdempotencyKeyInFlight {
                 retry_after_seconds: 1,
             };
-            return answered(Err(error), store, "in-flight");
+            return answered(Err(error), store, Outcome::InFlight);
         }
-        Claim::Claimed(write) => write,
-    };
-    let recording = Recording {
-        record,
-        claim_id,
-        write,
-    };
-    if recording.took_over() {
-        let (settled, used) = settle_abandoned(app, prepared, &recording, meta).await;
-        store.add(used);
-        if let Some((result, outcome)) = settled {
-            return answered(result, store, outcome);
+        Ok(Claim::Fresh(write)) => write,
+        Ok(Claim::TakenOver(write)) => {
+            let (taken_over, used) = take_over(app, prepared, &write, meta).await;
+            store.add(used);
+            match taken_over {
+                TakeOver::CarryOut => write,
+                TakeOver::Answered(result, ending, outcome) => {
+                    return Keyed {
+                        executed: Executed::answered(*result, store),
+                        outcome,
+                        pending: claimant.pending(ending, prepared),
+                    };
+                }
+            }
         }
-    }
-    let mut executed = execute(app, request, prepared, &recording.write.write_id).await;
+    };
+    let mut executed = execute(app, request, prepared, &write.write_id).await;
     executed.store.add(store);
-    (
-        conclude(app, prepared, &recording, executed, meta).await,
-        "first",
-    )
+    let ending = conclude(app, prepared, &write, &mut executed, meta).await;
+    Keyed {
+        executed,
+        outcome: Outcome::First,
+        pending: claimant.pending(ending, prepared),
+    }
 }
 
 /// How long, step by step, a request waits for the same request running elsewhere before it
-/// answers 409: the first records its answer right after posting its response, so a retry
-/// sent at once usually meets it still running for a few milliseconds.
+/// answers 409: the first saves its answer right after posting its response, so a retry sent
+/// at once usually meets it still running for a few milliseconds.
 const IN_FLIGHT_WAITS: [Duration; 4] = [
     Duration::from_millis(20),
     Duration::from_millis(40),
@@ -114,34 +154,32 @@ const IN_FLIGHT_WAITS: [Duration; 4] = [
 ];
 
 /// Claims the key; while the same request runs elsewhere, waits a little for its answer.
-async fn claim<S: PersonStore, D: ClientLookup>(
+async fn claim<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
-    key: &IdempotencyKey,
-) -> (Result<(Claim, RecordKey, String), ApiError>, StoreUse) {
-    let record = idempotency::record_key(prepared.customer, &prepared.principal.id, key);
+    claimant: &Claimant,
+) -> (Result<Claim, ApiError>, StoreUse) {
     let if_match: Vec<&[u8]> = request
         .headers()
         .get_all(header::IF_MATCH)
         .iter()
         .map(HeaderValue::as_bytes)
         .collect();
-    let fingerprint = idempotency::fingerprint(
+    let fingerprint = fingerprint(
         request.method().as_str(),
         request.uri().path(),
         &if_match,
         body_bytes(request),
     );
-    let claim_id = uuid::Uuid::new_v4().simple().to_string();
     let mut store = StoreUse::default();
     let mut waits = IN_FLIGHT_WAITS.iter();
     loop {
         let claiming = app.store.claim(ClaimRequest {
-            record: &record,
+            entry: &claimant.entry,
             fingerprint: &fingerprint,
-            claim_id: &claim_id,
-            now: SystemTime::now(),
+            claim_id: &claimant.claim_id,
+            now: (app.clock)(),
         });
         let (claimed, used) = call(prepared, "claim", claiming).await;
         store.add(used);
@@ -149,283 +187,140 @@ async fn claim<S: PersonStore, D: ClientLookup>(
             (Ok(Claim::InFlight), Some(wait)) if prepared.deadline.allows(*wait) => {
                 tokio::time::sleep(*wait).await;
             }
-            _ => return (claimed.map(|claim| (claim, record, claim_id)), store),
+            _ => return (claimed, store),
         }
     }
 }
 
-/// A claim taken over from a claimant that never finished: its write, when the person shows
-/// it was applied, is answered (and recorded) as the success it was; when the person shows it
-/// was not, the request goes on (`None`); otherwise the outcome is unknown, and that is the
-/// answer. A failed read leaves the claim for a later retry to settle.
-async fn settle_abandoned<S: PersonStore, D: ClientLookup>(
+/// What a taken-over claim's earlier write calls for.
+enum TakeOver {
+    /// It was not applied: this request is carried out.
+    CarryOut,
+    /// The request is answered without an update: the answer, how the key ends, the outcome.
+    Answered(Box<Result<Response<Body>, ApiError>>, Ending, Outcome),
+}
+
+/// A claim taken over from a claimant that never finished: its write, when the person shows it
+/// was applied, is answered (and saved) as the success it was; when it shows it was not, the
+/// request is carried out; otherwise the outcome is unknown, and that is the answer. A failed
+/// read leaves the claim for a later retry to settle.
+async fn take_over<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
-    recording: &Recording,
+    earlier: &KeyedWrite,
     meta: &RequestMeta,
-) -> (
-    Option<(Result<Response<Body>, ApiError>, &'static str)>,
-    StoreUse,
-) {
+) -> (TakeOver, StoreUse) {
     let key = prepared.person_key();
     let (read, store) = call(prepared, "read", app.store.read_person(&key)).await;
     let person = match read {
         Ok(person) => person,
-        Err(error) => return (Some((Err(error), "unsettled")), store),
-    };
-    let (result, outcome) = match earlier_write(person.as_ref(), &recording.write) {
-        Earlier::NotApplied => return (None, store),
-        Earlier::Applied(updated) => {
-            let response = success_response(prepared.dialect, prepared.person, &updated);
-            let answer = idempotency::recorded(&response);
-            let replayed = idempotency::replay(&answer);
-            record_answer(app, prepared, recording, Some(answer));
-            (Ok(replayed), "recovered")
+        Err(error) => {
+            return (
+                TakeOver::Answered(Box::new(Err(error)), Ending::Lapse, Outcome::Unsettled),
+                store,
+            )
         }
-        Earlier::Unknown => {
+    };
+    let taken_over = match settle(person.as_ref(), earlier) {
+        Settled::NotApplied => TakeOver::CarryOut,
+        Settled::Applied(updated) => {
+            let answer = saved(&success_response(
+                prepared.dialect,
+                prepared.person,
+                &updated,
+            ));
+            let replayed = replay(&answer);
+            TakeOver::Answered(
+                Box::new(Ok(replayed)),
+                Ending::Save(answer),
+                Outcome::Recovered,
+            )
+        }
+        Settled::Unknown => {
             tracing::warn!(
                 dialect = prepared.dialect.name,
                 "an abandoned keyed request's outcome cannot be told"
             );
             let error = ApiError::IdempotencyOutcomeUnknown;
-            let response = error.to_response(prepared.dialect.problems, meta);
-            record_answer(
-                app,
-                prepared,
-                recording,
-                Some(idempotency::recorded(&response)),
-            );
-            (Err(error), "outcome-unknown")
+            let answer = saved(&error.to_response(prepared.dialect.problems, meta));
+            TakeOver::Answered(
+                Box::new(Err(error)),
+                Ending::Save(answer),
+                Outcome::OutcomeUnknown,
+            )
         }
     };
-    (Some((result, outcome)), store)
+    (taken_over, store)
 }
 
-/// After the request ran: records its answer (a success, or a refusal it will always get), or
-/// releases the key when nothing was written, once the response is posted. When the update's fate is unknown, the person
-/// tells whether it was applied; if it cannot tell, the claim is left to lapse, and the retry
-/// that takes it over settles it.
-async fn conclude<S: PersonStore, D: ClientLookup>(
+/// What the store's answer to an update says of whether it was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdateFate {
+    /// Applied, refused with nothing written, or never sent.
+    Known,
+    /// Throttled at its last sending: not applied, unless an earlier sending was (the person
+    /// then carries its write id).
+    Throttled,
+    /// Perhaps applied (no reply, an unreadable one, a server error, the deadline), and perhaps
+    /// still to be applied by a sending in flight.
+    Unknown,
+}
+
+impl UpdateFate {
+    fn of(failed_update: Option<&CallFailure>) -> UpdateFate {
+        match failed_update {
+            None
+            | Some(CallFailure::Store(
+                StoreError::NotFound
+                | StoreError::VersionMismatch { .. }
+                | StoreError::RecordTooLarge
+                | StoreError::ForeignType(_),
+            )) => UpdateFate::Known,
+            Some(CallFailure::Store(StoreError::Throttled)) => UpdateFate::Throttled,
+            Some(CallFailure::Store(StoreError::Unavailable(_) | StoreError::Failed(_)))
+            | Some(CallFailure::Expired) => UpdateFate::Unknown,
+        }
+    }
+}
+
+/// After the request ran: how the key ends. An update whose fate is unknown is settled from
+/// the person: applied, it is answered as the success it was; throttled at its last sending
+/// and not applied, the key is released; otherwise the claim is left to lapse. A known answer
+/// is saved when it is one the request will always get (see [`is_saved`]), else the key is
+/// released.
+async fn conclude<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
-    recording: &Recording,
-    mut executed: Executed,
+    write: &KeyedWrite,
+    executed: &mut Executed,
     meta: &RequestMeta,
-) -> Executed {
-    if let (Err(_), Write::Throttled | Write::Unknown) = (&executed.result, executed.write) {
+) -> Ending {
+    let fate = UpdateFate::of(executed.failed_update.as_ref());
+    if fate != UpdateFate::Known {
         let key = prepared.person_key();
         let (read, used) = call(prepared, "read", app.store.read_person(&key)).await;
         executed.store.add(used);
-        let applied = read.map(|person| {
-            person
-                .as_ref()
-                .and_then(|person| carried(person, &recording.write.write_id))
-        });
-        match applied {
-            Ok(Some(updated)) => {
+        match read.map(|person| settle(person.as_ref(), write)) {
+            Ok(Settled::Applied(updated)) => {
                 executed.result = Ok(success_response(
                     prepared.dialect,
                     prepared.person,
                     &updated,
                 ));
             }
-            // Throttled at its last sending, and no earlier sending applied: nothing written.
-            Ok(None) if executed.write == Write::Throttled => {}
-            _ => {
-                tracing::warn!(
-                    dialect = prepared.dialect.name,
-                    "a keyed update's outcome is unknown; its claim is left to lapse"
-                );
-                return executed;
-            }
+            Ok(_) if fate == UpdateFate::Throttled => return Ending::Release,
+            _ => return Ending::Lapse,
         }
     }
-    let answer = match &executed.result {
-        Ok(response) => Some(idempotency::recorded(response)),
+    match &executed.result {
+        Ok(response) => Ending::Save(saved(response)),
         Err(error) => {
             let response = error.to_response(prepared.dialect.problems, meta);
-            idempotency::is_recorded(response.status().as_u16())
-                .then(|| idempotency::recorded(&response))
-        }
-    };
-    record_answer(app, prepared, recording, answer);
-    executed
-}
-
-/// Finishes the record with the answer, or released (`None`), once the response is posted
-/// (see [`App::after_response`]).
-fn record_answer<S: PersonStore, D: ClientLookup>(
-    app: &App<S, D>,
-    prepared: &Prepared,
-    recording: &Recording,
-    answer: Option<RecordedAnswer>,
-) {
-    app.unrecorded.push(Finishing {
-        record: recording.record.clone(),
-        claim_id: recording.claim_id.clone(),
-        answer,
-        deadline: prepared.deadline,
-        dialect: prepared.dialect.name,
-    });
-}
-
-/// Records of keyed requests still to finish: the caller gets its answer one round trip
-/// sooner, and the record is finished right after, before the container takes another event.
-#[derive(Debug, Default)]
-pub struct Unrecorded(Mutex<Vec<Finishing>>);
-
-/// One record to finish.
-#[derive(Debug)]
-pub struct Finishing {
-    record: RecordKey,
-    claim_id: String,
-    answer: Option<RecordedAnswer>,
-    deadline: Deadline,
-    dialect: &'static str,
-}
-
-impl Unrecorded {
-    fn push(&self, finishing: Finishing) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(finishing);
-    }
-
-    /// Finishes every record pushed so far, each sent twice at most under its request's
-    /// deadline; one left unfinished lapses with its lock, and its write id settles it then.
-    pub(crate) async fn finish_all<S: PersonStore>(&self, store: &S) {
-        let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        for finishing in pending {
-            let mut finished = false;
-            for _ in 0..2 {
-                let finish = store.finish(
-                    &finishing.record,
-                    &finishing.claim_id,
-                    finishing.answer.as_ref(),
-                );
-                if let Ok(Ok(())) = finishing.deadline.run(finish).await {
-                    finished = true;
-                    break;
-                }
+            if is_saved(response.status().as_u16()) {
+                Ending::Save(saved(&response))
+            } else {
+                Ending::Release
             }
-            if !finished {
-                tracing::warn!(
-                    dialect = finishing.dialect,
-                    "the idempotency record could not be finished; it is settled when its lock lapses"
-                );
-            }
-        }
-    }
-}
-
-/// What an earlier claimant's write did, as the person shows it.
-#[derive(Debug, PartialEq)]
-enum Earlier {
-    /// Applied, and still the person's last write: this is what it left.
-    Applied(Updated),
-    /// Not applied: the person was not written since the claim (or is gone).
-    NotApplied,
-    /// Perhaps applied, then written over.
-    Unknown,
-}
-
-/// What `write` did to `person`: the person carries its write id while it is the last write;
-/// a person whose `updatedAt` is older than the claim (less the clocks' margin), or who has
-/// none (every update stamps one), was not written since. A missing person was not updated (a
-/// PATCH never creates one).
-fn earlier_write(person: Option<&Record>, write: &KeyedWrite) -> Earlier {
-    let Some(person) = person else {
-        return Earlier::NotApplied;
-    };
-    if let Some(updated) = carried(person, &write.write_id) {
-        return Earlier::Applied(updated);
-    }
-    let claimed = OffsetDateTime::from(write.claimed_at) - CLOCK_MARGIN;
-    match person.get(person::UPDATED_AT) {
-        None => Earlier::NotApplied,
-        Some(Stored::Value(Value::S(at)))
-            if table::is_timestamp(at) && *at < table::timestamp(claimed) =>
-        {
-            Earlier::NotApplied
-        }
-        Some(_) => Earlier::Unknown,
-    }
-}
-
-/// The update `write_id` made, when it is the person's last write.
-fn carried(person: &Record, write_id: &str) -> Option<Updated> {
-    match person.get(person::WRITE_ID) {
-        Some(Stored::Value(Value::S(id))) if id == write_id => Some(Updated {
-            version: version_of(person)?,
-            record: person.clone(),
-        }),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    fn person(write_id: &str, updated_at: &str) -> Record {
-        let text = |v: &str| Stored::Value(Value::S(v.into()));
-        Record::from([
-            (
-                person::VERSION.to_owned(),
-                Stored::Value(Value::N("7".into())),
-            ),
-            (person::WRITE_ID.to_owned(), text(write_id)),
-            (person::UPDATED_AT.to_owned(), text(updated_at)),
-        ])
-    }
-
-    /// A write claimed at 2026-11-23T10:00:10.000Z.
-    fn write() -> KeyedWrite {
-        KeyedWrite {
-            write_id: "w1".into(),
-            claimed_at: UNIX_EPOCH + Duration::from_millis(1_795_428_010_000),
-        }
-    }
-
-    #[test]
-    fn the_write_id_tells_an_applied_write() {
-        let stored = person("w1", "2026-11-23T10:00:10.500Z");
-        let Earlier::Applied(updated) = earlier_write(Some(&stored), &write()) else {
-            panic!("not recognised")
-        };
-        assert_eq!(updated.version, 7);
-        assert_eq!(updated.record, stored);
-    }
-
-    #[test]
-    fn a_person_not_written_since_the_claim_was_not_applied() {
-        let stored = person("other", "2026-11-23T10:00:08.999Z");
-        assert_eq!(earlier_write(Some(&stored), &write()), Earlier::NotApplied);
-        assert_eq!(earlier_write(None, &write()), Earlier::NotApplied);
-        let mut never_updated = stored;
-        never_updated.remove(person::UPDATED_AT);
-        assert_eq!(
-            earlier_write(Some(&never_updated), &write()),
-            Earlier::NotApplied
-        );
-    }
-
-    #[test]
-    fn a_person_written_since_the_claim_by_another_is_unknown() {
-        for at in [
-            "2026-11-23T10:00:09.000Z",
-            "2026-11-23T10:00:10.001Z",
-            "2026-11-24T00:00:00.000Z",
-            "not a time",
-        ] {
-            let stored = person("other", at);
-            assert_eq!(
-                earlier_write(Some(&stored), &write()),
-                Earlier::Unknown,
-                "{at}"
-            );
         }
     }
 }

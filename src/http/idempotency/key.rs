@@ -12,17 +12,14 @@
 //! [`crate::store::idempotency::RETENTION`]; a record past its expiry is treated as absent
 //! before DynamoDB deletes it.
 
-use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use lambda_http::{Body, Response};
+use lambda_http::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::store::idempotency::{RecordKey, RecordedAnswer};
+use crate::store::EntryKey;
 use crate::table::CustomerId;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
-/// The response header marking a replayed answer.
-pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// The longest key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 255;
 
@@ -90,73 +87,14 @@ pub fn fingerprint(method: &str, path: &str, if_match: &[&[u8]], body: &[u8]) ->
     hex(&hasher.finalize())
 }
 
-/// The headers worth replaying.
-const RECORDED_HEADERS: &[&str] = &[
-    "content-type",
-    "etag",
-    "allow",
-    "accept-patch",
-    "www-authenticate",
-];
-
-/// The answer as it is recorded, to be replayed.
-pub fn recorded(response: &Response<Body>) -> RecordedAnswer {
-    let headers = RECORDED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = response.headers().get(*name)?.to_str().ok()?;
-            Some(((*name).to_owned(), value.to_owned()))
-        })
-        .collect();
-    let body = match response.body() {
-        Body::Text(text) => Some(text.clone()),
-        Body::Binary(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        _ => None,
-    };
-    RecordedAnswer {
-        status: response.status().as_u16(),
-        headers,
-        body,
-    }
-}
-
-/// A recorded answer again, marked as a replay.
-pub fn replay(answer: &RecordedAnswer) -> Response<Body> {
-    let body = match &answer.body {
-        Some(text) => Body::Text(text.clone()),
-        None => Body::Empty,
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    for (name, value) in &answer.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    response
-}
-
-/// Where the record of `key`, sent by `principal` for `customer`, is stored: keys are scoped
-/// to the principal, so two clients' equal keys never meet.
-pub fn record_key(customer: CustomerId, principal: &str, key: &IdempotencyKey) -> RecordKey {
+/// Where the entry of `key`, sent by `principal` for `customer`, is stored: keys are scoped to
+/// the principal, so two clients' equal keys never meet.
+pub fn entry_key(customer: CustomerId, principal: &str, key: &IdempotencyKey) -> EntryKey {
     let mut hasher = Sha256::new();
     hasher.update((principal.len() as u64).to_be_bytes());
     hasher.update(principal.as_bytes());
     hasher.update(key.0.as_bytes());
-    RecordKey::new(customer, &hex(&hasher.finalize()))
-}
-
-/// Whether an answer is kept for replay: every answer to the request as the fingerprint
-/// knows it (successes, and the refusals it will always get: 4xx), not failures worth retrying
-/// (5xx), and not a 415: it follows from `Content-Type`, which the fingerprint leaves out, so
-/// the corrected request under the same key is carried out instead of refused again.
-pub fn is_recorded(status: u16) -> bool {
-    (200..500).contains(&status) && status != 415
+    EntryKey::new(customer, &hex(&hasher.finalize()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -166,6 +104,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::http::HeaderValue;
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -215,34 +154,15 @@ mod tests {
     }
 
     #[test]
-    fn records_are_scoped_to_customer_and_principal() {
+    fn entries_are_scoped_to_customer_and_principal() {
         let key = IdempotencyKey("k".into());
-        let a = record_key(CustomerId(1), "client-a", &key);
-        assert_eq!(a, record_key(CustomerId(1), "client-a", &key));
-        assert_ne!(a, record_key(CustomerId(1), "client-b", &key));
-        assert_ne!(a, record_key(CustomerId(2), "client-a", &key));
+        let a = entry_key(CustomerId(1), "client-a", &key);
+        assert_eq!(a, entry_key(CustomerId(1), "client-a", &key));
+        assert_ne!(a, entry_key(CustomerId(1), "client-b", &key));
+        assert_ne!(a, entry_key(CustomerId(2), "client-a", &key));
         let prefix = crate::table::idempotency_key_prefix();
         assert!(a.sort_key.starts_with(prefix));
         assert!(!a.sort_key.contains('k') || a.sort_key.len() == prefix.len() + 64);
         assert_eq!(key.log_hash().len(), 16);
-    }
-
-    #[test]
-    fn answers_replay_with_the_marker() {
-        let mut response = Response::new(Body::Text("{\"a\":1}".into()));
-        *response.status_mut() = StatusCode::OK;
-        response
-            .headers_mut()
-            .insert("etag", HeaderValue::from_static("\"2\""));
-        response
-            .headers_mut()
-            .insert("x-other", HeaderValue::from_static("no"));
-        let replayed = replay(&recorded(&response));
-        assert_eq!(replayed.status(), StatusCode::OK);
-        assert_eq!(replayed.headers()["etag"], "\"2\"");
-        assert_eq!(replayed.headers()[REPLAYED_HEADER], "true");
-        assert!(replayed.headers().get("x-other").is_none());
-        assert!(is_recorded(204) && is_recorded(422) && is_recorded(412));
-        assert!(!is_recorded(503) && !is_recorded(500));
     }
 }

@@ -1,0 +1,1 @@
+//! What the admin tool does to the tables.
