@@ -31,8 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .and_then(|d| d.finish(&Definitions::new()))
     .map_err(|_| "the body is valid")?;
     let key = PersonKey::new(
-        admin::DEMO_CUSTOMER,
-        admin::parse_person_id(admin::DEMO_V1_PERSON).ok_or("id")?,
+        person_patch::dialect::demo::DEMO_CUSTOMER,
+        admin::parse_person_id(person_patch::dialect::demo::DEMO_V1_PERSON).ok_or("id")?,
     );
     println!("ready");
     for line in std::io::stdin().lock().lines() {

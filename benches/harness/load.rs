@@ -217,7 +217,7 @@ async fn setup(settings: &LoadSettings) -> Setup {
             &clients_table,
             &id,
             &secret,
-            &[admin::DEMO_CUSTOMER],
+            &[person_patch::dialect::demo::DEMO_CUSTOMER],
             &[person_patch::auth::WRITE_SCOPE.to_owned()],
         )
         .await
@@ -243,7 +243,7 @@ async fn add_persons(client: &aws_sdk_dynamodb::Client, persons_table: &str) -> 
     let mut persons = Vec::new();
     for n in 0..PERSONS / 2 {
         let id = if n == 0 {
-            admin::DEMO_V1_PERSON.to_owned()
+            person_patch::dialect::demo::DEMO_V1_PERSON.to_owned()
         } else {
             uuid::Uuid::from_u128(0x1000 + n as u128).to_string()
         };
@@ -255,7 +255,7 @@ async fn add_persons(client: &aws_sdk_dynamodb::Client, persons_table: &str) -> 
         });
     }
     for n in 0..PERSONS / 2 {
-        let id = (admin::DEMO_V2_PERSON + n as i32).to_string();
+        let id = (person_patch::dialect::demo::DEMO_V2_PERSON + n as i32).to_string();
         persons.push(Person {
             v2: true,
             sort_key: format!("PERSON#{id}"),
@@ -464,7 +464,7 @@ fn base_event(person: &Person, caller: &Caller, request_id: &str) -> Json {
             "routeKey": "PATCH /v1/persons/{personId}",
             "rawPath": path,
             "rawQueryString": "",
-            "headers": {"content-type": "application/json", "customer-id": admin::DEMO_CUSTOMER.0.to_string(), "host": "id.execute-api.us-east-1.amazonaws.com"},
+            "headers": {"content-type": "application/json", "customer-id": person_patch::dialect::demo::DEMO_CUSTOMER.0.to_string(), "host": "id.execute-api.us-east-1.amazonaws.com"},
             "pathParameters": {"personId": person.id},
             "isBase64Encoded": false,
             "requestContext": {
@@ -646,7 +646,9 @@ async fn stored_person(setup: &Setup, person: &Person) -> HashMap<String, Attrib
         .table_name(&setup.persons_table)
         .key(
             "pk",
-            AttributeValue::S(person_patch::table::customer_key(admin::DEMO_CUSTOMER)),
+            AttributeValue::S(person_patch::table::customer_key(
+                person_patch::dialect::demo::DEMO_CUSTOMER,
+            )),
         )
         .key("sk", AttributeValue::S(person.sort_key.clone()))
         .consistent_read(true)
@@ -669,7 +671,9 @@ async fn unfinished_records(setup: &Setup) -> usize {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(
                 ":pk",
-                AttributeValue::S(person_patch::table::customer_key(admin::DEMO_CUSTOMER)),
+                AttributeValue::S(person_patch::table::customer_key(
+                    person_patch::dialect::demo::DEMO_CUSTOMER,
+                )),
             )
             .expression_attribute_values(":prefix", AttributeValue::S("IDEMPOTENCY#".into()))
             .set_exclusive_start_key(start)

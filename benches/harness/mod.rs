@@ -370,8 +370,8 @@ impl DirectUpdate {
         .and_then(|d| d.finish(&Definitions::new()))
         .expect("valid");
         let key = PersonKey::new(
-            admin::DEMO_CUSTOMER,
-            admin::parse_person_id(admin::DEMO_V1_PERSON).expect("id"),
+            person_patch::dialect::demo::DEMO_CUSTOMER,
+            admin::parse_person_id(person_patch::dialect::demo::DEMO_V1_PERSON).expect("id"),
         );
         DirectUpdate { patch, key }
     }

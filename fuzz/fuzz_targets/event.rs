@@ -23,9 +23,8 @@ use person_patch::dialect::PersonId;
 use person_patch::engine::{CustomKind, Definitions, FieldDefinition};
 use person_patch::http::entry::handle_raw_event;
 use person_patch::http::app::App;
-use person_patch::admin::{
-    parse_person_id, DEMO_CLIENT_ID, DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON,
-};
+use person_patch::admin::{parse_person_id, DEMO_CLIENT_ID};
+use person_patch::dialect::demo::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 use person_patch::store::memory::MemoryStore;
 use person_patch::store::PersonKey;
 use serde_json::Value;

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value as JsonValue};
 
 use crate::auth::clients::hash_secret;
 use crate::auth::WRITE_SCOPE;
+use crate::dialect::demo::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 use crate::dialect::{contacts_v1::CUSTOM_FIELDS_ATTRIBUTE, PersonId};
 use crate::store::clients::{ClientDirectory, CLIENT_ID_ATTRIBUTE};
 use crate::store::ApiClient;
@@ -22,18 +23,11 @@ use crate::store::PersonKey;
 use crate::table::person::{CREATED_AT, UPDATED_AT, VERSION};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
-/// The demo customer.
-pub const DEMO_CUSTOMER: CustomerId = CustomerId(14532);
-/// The demo Contacts v1 person.
-pub const DEMO_V1_PERSON: &str = "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c";
 /// The demo API client and its secret (the seed's example credentials).
 pub const DEMO_CLIENT_ID: &str = "beqa4api";
 pub const DEMO_CLIENT_SECRET: &str = "beqa4api";
 /// The demo client whose secret is generated (a SHA-256-stored `ppsk_…` secret) at seeding.
 pub const DEMO_GENERATED_CLIENT_ID: &str = "demo-generated";
-
-/// The demo Persons v2 person.
-pub const DEMO_V2_PERSON: i32 = 16;
 
 pub type AdminError = Box<dyn std::error::Error + Send + Sync>;
 

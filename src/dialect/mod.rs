@@ -2,6 +2,7 @@
 //! one engine.
 
 pub mod contacts_v1;
+pub mod demo;
 pub mod item;
 pub mod persons_v2;
 

@@ -8,8 +8,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::admin::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 use crate::auth::WRITE_SCOPE;
+use crate::dialect::demo::{DEMO_CUSTOMER, DEMO_V1_PERSON, DEMO_V2_PERSON};
 use crate::dialect::{
     contacts_v1, persons_v2, CustomerHeader, Dialect, IdFormat, ProblemStyle, Success,
 };

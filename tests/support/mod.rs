@@ -38,7 +38,7 @@ use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 
-pub const DEMO_V1: &str = admin::DEMO_V1_PERSON;
+pub const DEMO_V1: &str = person_patch::dialect::demo::DEMO_V1_PERSON;
 /// The Contacts v1 fields that null or "" unsets (docs/API.md §5), stated here independently of
 /// the field table the code uses.
 pub const V1_NULLABLE: &[&str] = &[
