@@ -16,7 +16,7 @@ use crate::dialect::{
 use crate::engine::custom_fields::{MAX_ENTRIES, MAX_TEXT_CHARS};
 use crate::engine::{BoolForms, Clear, Field, Kind};
 use crate::http::execute::MAX_BODY_BYTES;
-use crate::http::problem::{ACCEPT_PATCH, BASIC_CHALLENGE};
+use crate::http::problem::{ACCEPT_PATCH, BASIC_CHALLENGE, CODE_MEMBER};
 
 /// Exactly the real calendar dates 1900-01-01..2099-12-31 (month lengths and leap years), with
 /// an optional `T00:00:00`, or `""`.
@@ -437,7 +437,7 @@ pub fn document() -> Json {
                 "PersonsV2Record": record_schema(v2),
                 "Problem": {"type": "object", "properties": problem_properties, "required": required},
                 "ValidationProblem": {"type": "object", "properties": with(json!({"errors": errors})), "required": required},
-                "AspNetProblem": {"type": "object", "properties": with(json!({"traceId": {"type": "string"}})), "required": required},
+                "AspNetProblem": {"type": "object", "properties": with(json!({"traceId": {"type": "string"}, CODE_MEMBER: {"type": "string", "enum": ["idempotency-key-in-flight", "idempotency-outcome-unknown", "stored-record-conflict"], "description": "On a 409 only: which conflict it is (type and title are ASP.NET Core's for the status). idempotency-key-in-flight: retry after Retry-After to get the first answer; idempotency-outcome-unknown: read the person and send any change still wanted with a new key; stored-record-conflict: the stored record needs repair."}})), "required": required},
                 "AspNetValidationProblem": {"type": "object", "properties": with(json!({"traceId": {"type": "string"}, "errors": errors})), "required": required},
             }
         }

@@ -253,6 +253,11 @@ impl ApiError {
         body.insert("requestId".into(), json!(meta.request_id));
         if style == ProblemStyle::AspNetCore {
             body.insert("traceId".into(), json!(meta.request_id));
+            // ASP.NET Core's `type` and `title` follow the status alone: the kind of conflict
+            // is told by an extension member, which ProblemDetails reads into `Extensions`.
+            if status == StatusCode::CONFLICT {
+                body.insert(CODE_MEMBER.into(), json!(self.slug()));
+            }
         }
 
         let text = JsonValue::Object(body).to_string();
@@ -293,6 +298,10 @@ impl ApiError {
         response
     }
 }
+
+/// The extension member naming the kind of a Persons v2 409 (its problem slug):
+/// `idempotency-key-in-flight`, `idempotency-outcome-unknown` or `stored-record-conflict`.
+pub const CODE_MEMBER: &str = "code";
 
 /// `errors`: property path → messages, in the order found.
 fn errors_object(rejection: &Rejection, style: ProblemStyle) -> JsonValue {
@@ -461,5 +470,29 @@ mod tests {
         for leak in ["dynamo", "table", "sdk", "exception", "panic"] {
             assert!(!text.contains(leak), "{leak}");
         }
+    }
+
+    #[test]
+    fn persons_v2_conflicts_say_which_in_a_member_of_their_own() {
+        let meta = RequestMeta {
+            request_id: "r".into(),
+            instance: "/api/v2/persons/16".into(),
+        };
+        let body = |error: ApiError| -> JsonValue {
+            let response = error.to_response(ProblemStyle::AspNetCore, &meta);
+            match response.body() {
+                Body::Text(text) => serde_json::from_str(text).unwrap(),
+                _ => panic!("no body"),
+            }
+        };
+        let in_flight = body(ApiError::IdempotencyKeyInFlight {
+            retry_after_seconds: 1,
+        });
+        let unknown = body(ApiError::IdempotencyOutcomeUnknown);
+        assert_eq!(in_flight["type"], unknown["type"]);
+        assert_eq!(in_flight[CODE_MEMBER], "idempotency-key-in-flight");
+        assert_eq!(unknown[CODE_MEMBER], "idempotency-outcome-unknown");
+        let not_found = body(ApiError::PersonNotFound);
+        assert!(not_found.get(CODE_MEMBER).is_none());
     }
 }
