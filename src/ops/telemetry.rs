@@ -24,13 +24,14 @@ use tracing_subscriber::fmt::MakeWriter;
 /// The CloudWatch namespace of the function's metrics.
 pub const NAMESPACE: &str = "PersonPatch";
 
-/// Targets whose events may hold request or response bodies: capped at INFO.
+/// Targets whose events may hold request or response bodies: capped at INFO. A target is a
+/// prefix: `aws_sdk_` covers every AWS service client crate.
 const QUIET_TARGETS: &[&str] = &[
     "aws_smithy_runtime",
     "aws_smithy_runtime_api",
     "aws_smithy_http_client",
     "aws_smithy_types",
-    "aws_sdk_dynamodb",
+    "aws_sdk_",
     "aws_runtime",
     "aws_sigv4",
     "aws_config",
