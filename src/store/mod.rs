@@ -1,11 +1,10 @@
 //! The store: what the function needs of its two DynamoDB tables, as traits and their types,
 //! one trait per kind of item. Each is implemented for DynamoDB in the file that makes its
 //! calls: [`persons`] ([`PersonStore`]), [`definitions`] ([`DefinitionStore`]),
-//! [`idempotency`] ([`KeyStore`]: `Idempotency-Key` entries), [`clients`] ([`ClientLookup`]);
-//! [`tables`] holds what the admin tool does to the tables. They share the client in
-//! [`dynamo`], the item conversion in [`item`] and the SDK's settings and error
-//! classification in [`sdk`]; [`memory`] is an in-memory stand-in for fuzzing. Where each item
-//! lives and what its attributes are called is [`crate::table`]'s.
+//! [`idempotency`] ([`KeyStore`]: `Idempotency-Key` entries), [`clients`] ([`ClientLookup`]).
+//! They share the client in [`dynamo`], the item conversion in [`item`] and the SDK's settings
+//! and error classification in [`sdk`]; [`memory`] holds in-memory stand-ins for fuzzing.
+//! Where each item lives and what its attributes are called is [`crate::table`]'s.
 
 pub mod clients;
 pub mod definitions;
@@ -15,7 +14,6 @@ pub mod item;
 pub mod memory;
 pub mod persons;
 pub mod sdk;
-pub mod tables;
 
 use std::collections::BTreeMap;
 use std::fmt;

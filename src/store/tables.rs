@@ -1,1 +1,0 @@
-//! What the admin tool does to the tables.
