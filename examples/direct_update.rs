@@ -11,7 +11,7 @@ use std::time::Instant;
 use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use person_patch::store::PersonKey;
 
 #[path = "../benches/harness/floor.rs"]

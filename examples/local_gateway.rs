@@ -29,7 +29,7 @@ use person_patch::http::entry::handle_raw_event;
 use person_patch::ops::config::Config;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use serde_json::{json, Map, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use person_patch::events::publish::{EntryResult, PublishError};
 use person_patch::events::{EventsApp, PersonUpdated, Publisher, Values, FIELD_VALUES_ENV};
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use serde_json::{json, Value as Json};
 
 /// Prints entries instead of sending them.

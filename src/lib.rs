@@ -9,10 +9,12 @@
 //!   clients table ([`auth::clients`]).
 //! - [`dialect`]: which API is spoken (Contacts v1, Persons v2), as field tables.
 //! - [`engine`]: field tables → a validated patch → one DynamoDB update, pure.
-//! - [`store`]: the persons table (one conditional `UpdateItem`; idempotency records beside
-//!   the persons), the SDK's settings ([`store::sdk`]), in-memory stand-ins ([`store::memory`]).
+//! - [`store`]: every DynamoDB call: the persons table (one conditional `UpdateItem`;
+//!   idempotency entries beside the persons; definitions; the tables themselves) and the clients
+//!   table; in-memory stand-ins ([`store::memory`]).
 //! - [`events`]: the `person-events` function: the table's stream → `PersonUpdated` events.
-//! - [`ops`]: what the function runs on: configuration, logs and metrics.
+//! - [`ops`]: what the functions run on: configuration, the AWS SDK's settings
+//!   ([`ops::aws`]), logs and metrics.
 //! - [`admin`]: the admin tool's application (tables, demo data, clients, import and export).
 //! - [`table`]: the persons table's layout: key formats and the attributes the function owns.
 

@@ -12,7 +12,7 @@ use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use serde_json::json;
 use support::fault_proxy::Fault;
 use support::*;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use person_patch::ops::telemetry::{Metrics, MetricsSink};
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use person_patch::admin;
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;

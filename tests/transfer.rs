@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use person_patch::admin;
 use person_patch::admin::transfer::{export, import, Existing, Import, Rejected, Tally};
 use person_patch::dialect::{contacts_v1, persons_v2};
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;

@@ -285,7 +285,7 @@ pub async fn local_tables(endpoint: &str) -> aws_sdk_dynamodb::Client {
 /// A DynamoDB client for DynamoDB Local at `endpoint` with the function's SDK settings.
 pub fn local_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let settings = person_patch::store::sdk::SdkSettings::default();
+    let settings = person_patch::ops::aws::SdkSettings::default();
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())

@@ -21,7 +21,7 @@ use crate::engine::record::Stored;
 use crate::engine::{build_update, Definitions, Kind, Op, Patch, Precondition, Stamp, Target};
 use crate::store::dynamo::DynamoPersonStore;
 use crate::store::item::{to_attribute, to_record};
-use crate::store::sdk::describe_sdk_error;
+use crate::ops::aws::describe_sdk_error;
 use crate::store::{DefinitionStore, PersonKey, PersonStore, Returning, StoreError};
 use crate::table::person::{CREATED_AT, LAST_WRITE_ID, UPDATED_AT, UPDATED_BY, VERSION};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};

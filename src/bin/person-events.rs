@@ -7,7 +7,7 @@ use person_patch::events::{
     EventBridgePublisher, EventsApp, Values, EVENT_BUS_ENV, FIELD_VALUES_ENV,
 };
 use person_patch::ops::telemetry::MetricsSink;
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -248,7 +248,7 @@ impl Publisher for EventBridgePublisher {
         let output = request
             .send()
             .await
-            .map_err(|e| PublishError(crate::store::sdk::describe_sdk_error(&e)))?;
+            .map_err(|e| PublishError(crate::ops::aws::describe_sdk_error(&e)))?;
         Ok(output
             .entries()
             .iter()

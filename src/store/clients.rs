@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::sdk::describe_sdk_error;
+use crate::ops::aws::describe_sdk_error;
 use super::{ApiClient, ClientLookup, DirectoryError};
 use crate::table::CustomerId;
 

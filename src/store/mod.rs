@@ -2,8 +2,8 @@
 //! one trait per kind of item. Each is implemented for DynamoDB in the file that makes its
 //! calls: [`persons`] ([`PersonStore`]), [`definitions`] ([`DefinitionStore`]),
 //! [`idempotency`] ([`KeyStore`]: `Idempotency-Key` entries), [`clients`] ([`ClientLookup`]).
-//! They share the client in [`dynamo`], the item conversion in [`item`] and the SDK's settings
-//! and error classification in [`sdk`]; [`memory`] holds in-memory stand-ins for fuzzing.
+//! They share the client in [`dynamo`], the item conversion in [`item`] and the error
+//! classification in [`sdk`]; [`memory`] holds in-memory stand-ins for fuzzing.
 //! Where each item lives and what its attributes are called is [`crate::table`]'s.
 
 pub mod clients;

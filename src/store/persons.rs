@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use super::dynamo::DynamoPersonStore;
 use super::item::{expression_maps, to_record};
-use super::sdk::{classify_other, describe_sdk_error, ITEM_TOO_LARGE};
+use super::sdk::{classify_other, ITEM_TOO_LARGE};
+use crate::ops::aws::describe_sdk_error;
 use super::{PersonKey, PersonStore, Returning, StoreError, Updated};
 use crate::engine::record::{map_holding, version_of, MapHolding, Record, Stored};
 use crate::engine::{UpdatePlan, Value};

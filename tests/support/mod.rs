@@ -33,7 +33,7 @@ use person_patch::http::entry::handle_raw_event;
 use person_patch::http::idempotency::pending::PendingAnswer;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
-use person_patch::store::sdk::SdkSettings;
+use person_patch::ops::aws::SdkSettings;
 use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
