@@ -32,6 +32,7 @@ use std::time::Instant;
 use base64::Engine;
 use harness::*;
 use person_patch::admin;
+use person_patch::store::tables::Tables;
 use person_patch::table::CustomerId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -478,8 +479,7 @@ async fn callers(plain: &str) -> [(&'static str, Auth); 3] {
     let client = local_tables(plain).await;
     let generated = person_patch::auth::clients::generate_secret();
     admin::create_client(
-        &client,
-        CLIENTS_TABLE,
+        &Tables::new(client, PERSONS_TABLE, CLIENTS_TABLE),
         "bench-generated",
         &generated,
         &[CustomerId(14532)],

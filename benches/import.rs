@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use person_patch::admin;
+use person_patch::store::tables::Tables;
 use serde_json::json;
 
 mod harness;
@@ -50,7 +51,12 @@ async fn main() {
     // The floor first, while DynamoDB Local is empty: its BatchWriteItem slows down as the
     // database grows.
     let floor_table = format!("{PERSONS_TABLE}-floor");
-    admin::create_tables(&client, &floor_table, &format!("{CLIENTS_TABLE}-floor"))
+    let floor_tables = Tables::new(
+        client.clone(),
+        &floor_table,
+        format!("{CLIENTS_TABLE}-floor"),
+    );
+    admin::create_tables(&floor_tables)
         .await
         .expect("floor tables");
     // The admin tool runs with the SDK's defaults (no operation timeout); so does the floor,

@@ -8,11 +8,11 @@ use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
 use person_patch::http::app::App;
 use person_patch::http::entry::{invoke, AfterResponseLayer};
+use person_patch::ops::aws::SdkSettings;
 use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
-use person_patch::ops::aws::SdkSettings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

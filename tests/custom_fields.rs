@@ -31,8 +31,7 @@ fn custom_map(item: &HashMap<String, AttributeValue>) -> HashMap<String, String>
 async fn define(env: &TestEnv, customer: i64, id: i64, kind: &str, options: &[&str]) {
     let options: Vec<String> = options.iter().map(|o| (*o).to_owned()).collect();
     admin::put_field_definition(
-        &env.client,
-        &env.persons_table,
+        &env.tables(),
         CustomerId(customer),
         id,
         kind,

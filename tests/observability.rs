@@ -9,8 +9,8 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use person_patch::ops::telemetry::{Metrics, MetricsSink};
 use person_patch::ops::aws::SdkSettings;
+use person_patch::ops::telemetry::{Metrics, MetricsSink};
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;

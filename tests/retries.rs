@@ -11,7 +11,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::admin;
 use person_patch::ops::aws::SdkSettings;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
@@ -240,7 +239,7 @@ fn custom_field_patch() -> Event {
 #[tokio::test]
 async fn a_null_custom_fields_attribute_is_replaced_by_the_map_without_loss() {
     let env = TestEnv::new().await;
-    let mut item = admin::demo_v1_person();
+    let mut item = support::demo_v1_item();
     item.insert("customFields".into(), AttributeValue::Null(true));
     env.put_item(item).await;
     let before = env.demo_v1().await;
@@ -290,7 +289,7 @@ async fn foreign_types_answer_409_and_nothing_is_written() {
         };
         for if_match in [None, Some(current)] {
             let env = TestEnv::new().await;
-            let mut item = admin::demo_v1_person();
+            let mut item = support::demo_v1_item();
             item.insert(attribute.into(), value.clone());
             env.put_item(item).await;
             let before = env.demo_v1().await;

@@ -7,7 +7,6 @@ mod support;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use person_patch::admin;
 use person_patch::dialect::item::item_schema;
 use person_patch::dialect::{contacts_v1, persons_v2, Dialect, DIALECTS};
 use serde_json::{json, Value as Json};
@@ -27,7 +26,7 @@ fn validator(dialect: &Dialect) -> jsonschema::Validator {
 }
 
 fn errors(dialect: &Dialect, item: &HashMap<String, AttributeValue>) -> Vec<String> {
-    let json = admin::item_to_json(item);
+    let json = person_patch::store::item::to_plain_json(item);
     validator(dialect)
         .iter_errors(&json)
         .map(|e| format!("{e} at {}", e.instance_path()))
@@ -120,7 +119,7 @@ async fn every_item_the_function_writes_validates() {
 #[test]
 fn items_outside_the_layout_do_not_validate() {
     let v1 = &contacts_v1::DIALECT;
-    let good = admin::demo_v1_person();
+    let good = support::demo_v1_item();
     assert_eq!(errors(v1, &good), Vec::<String>::new());
     let broken = |name: &str, value: Option<AttributeValue>| {
         let mut item = good.clone();

@@ -13,6 +13,7 @@ use person_patch::admin;
 use person_patch::admin::transfer::{export, import, Existing, Import, Rejected, Tally};
 use person_patch::dialect::{contacts_v1, persons_v2};
 use person_patch::ops::aws::SdkSettings;
+use person_patch::store::tables::Tables;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
@@ -30,17 +31,11 @@ fn request(dialect: &'static person_patch::dialect::Dialect, existing: Existing)
     }
 }
 
-async fn run(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    request: &Import,
-    lines: &[Json],
-) -> (Tally, Vec<Rejected>) {
+async fn run(tables: &Tables, request: &Import, lines: &[Json]) -> (Tally, Vec<Rejected>) {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut rejected = Vec::new();
     let tally = import(
-        client,
-        table,
+        tables,
         request,
         Cursor::new(text),
         |_| {},
@@ -53,12 +48,11 @@ async fn run(
 }
 
 async fn exported(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
+    tables: &Tables,
     dialect: Option<&'static person_patch::dialect::Dialect>,
 ) -> String {
     let mut out = Vec::new();
-    export(client, table, CUSTOMER, dialect, &mut out, |_| {})
+    export(tables, CUSTOMER, dialect, &mut out, |_| {})
         .await
         .expect("the export runs");
     String::from_utf8(out).expect("UTF-8")
@@ -76,8 +70,7 @@ async fn valid_lines_are_created_and_invalid_ones_reported_as_a_patch_would() {
         json!({"id": "0b8f6a52-3f0a-4c1b-9f7e-2d7c1a4e5b63", "customFields": [{"definitionId": 9999, "value": "x"}]}),
     ];
     let (tally, rejected) = run(
-        &env.client,
-        &env.persons_table,
+        &env.tables(),
         &request(&contacts_v1::DIALECT, Existing::Skip),
         &lines,
     )
@@ -140,10 +133,9 @@ async fn existing_persons_are_skipped_refused_or_updated_as_asked() {
     let env = TestEnv::new().await;
     let before = env.demo_v2().await;
     let line = [json!({"ID": 16, "City": "Paris"})];
-    let table = &env.persons_table;
+    let tables = env.tables();
     let (tally, _) = run(
-        &env.client,
-        table,
+        &tables,
         &request(&persons_v2::DIALECT, Existing::Skip),
         &line,
     )
@@ -151,8 +143,7 @@ async fn existing_persons_are_skipped_refused_or_updated_as_asked() {
     assert_eq!((tally.skipped, tally.lines()), (1, 1));
     assert_eq!(env.demo_v2().await, before);
     let (tally, rejected) = run(
-        &env.client,
-        table,
+        &tables,
         &request(&persons_v2::DIALECT, Existing::Fail),
         &line,
     )
@@ -161,8 +152,7 @@ async fn existing_persons_are_skipped_refused_or_updated_as_asked() {
     assert!(rejected[0].errors["ID"].is_array());
     assert_eq!(env.demo_v2().await, before);
     let (tally, _) = run(
-        &env.client,
-        table,
+        &tables,
         &request(&persons_v2::DIALECT, Existing::Update),
         &line,
     )
@@ -181,15 +171,12 @@ async fn running_the_same_file_twice_changes_nothing_the_second_time() {
         .map(|i| json!({"ID": 1000 + i, "FirstName": format!("P{i}"), "LastName": "L", "IsActive": "t"}))
         .collect();
     let request = request(&persons_v2::DIALECT, Existing::Skip);
-    let (first, _) = run(&env.client, &env.persons_table, &request, &lines).await;
+    let (first, _) = run(&env.tables(), &request, &lines).await;
     assert_eq!(first.created, 20);
-    let snapshot = exported(&env.client, &env.persons_table, None).await;
-    let (second, _) = run(&env.client, &env.persons_table, &request, &lines).await;
+    let snapshot = exported(&env.tables(), None).await;
+    let (second, _) = run(&env.tables(), &request, &lines).await;
     assert_eq!((second.created, second.skipped), (0, 20));
-    assert_eq!(
-        exported(&env.client, &env.persons_table, None).await,
-        snapshot
-    );
+    assert_eq!(exported(&env.tables(), None).await, snapshot);
 }
 
 #[tokio::test]
@@ -208,18 +195,19 @@ async fn throttling_and_lost_replies_lose_nothing_and_double_nothing() {
     request.concurrency = 1;
     // The first two puts are throttled (the SDK retries them).
     proxy.inject("PutItem", Fault::Throttle, Some(2));
-    let (tally, rejected) = run(&faulty, &env.persons_table, &request, &lines[..5]).await;
+    let faulty_tables = Tables::new(faulty.clone(), &env.persons_table, &env.clients_table);
+    let (tally, rejected) = run(&faulty_tables, &request, &lines[..5]).await;
     assert!(rejected.is_empty(), "{rejected:?}");
     assert_eq!(tally.created, 5);
     assert_eq!(proxy.seen("PutItem"), 7);
     // The third put of the next run commits, but its reply is lost: the SDK's retry finds the
     // person there with its own write id, and counts it created, once.
     proxy.inject_after("PutItem", 2, Fault::LoseReply, Some(1));
-    let (tally, rejected) = run(&faulty, &env.persons_table, &request, &lines[5..]).await;
+    let (tally, rejected) = run(&faulty_tables, &request, &lines[5..]).await;
     assert!(rejected.is_empty(), "{rejected:?}");
     assert_eq!((tally.created, tally.skipped), (5, 0));
     assert_eq!(proxy.seen("PutItem"), 13);
-    let text = exported(&env.client, &env.persons_table, Some(&persons_v2::DIALECT)).await;
+    let text = exported(&env.tables(), Some(&persons_v2::DIALECT)).await;
     // Ten new persons, once each, at version 1, beside the demo person.
     assert_eq!(text.lines().count(), 11);
     for i in 0..10 {
@@ -241,8 +229,7 @@ async fn an_export_imported_into_an_empty_table_exports_the_same_file() {
                         "customFields": [{"definitionId": 1003, "value": "2026-01-0{}".replace("{}", &(i + 1).to_string())}]}))
         .collect();
     run(
-        &env.client,
-        &env.persons_table,
+        &env.tables(),
         &request(&contacts_v1::DIALECT, Existing::Skip),
         &v1_lines,
     )
@@ -251,26 +238,24 @@ async fn an_export_imported_into_an_empty_table_exports_the_same_file() {
         .map(|i| json!({"ID": 3000 + i, "FirstName": "F", "LastName": "L", "HomeSiteID": i, "Biography": "<p>a\nb</p>"}))
         .collect();
     run(
-        &env.client,
-        &env.persons_table,
+        &env.tables(),
         &request(&persons_v2::DIALECT, Existing::Skip),
         &v2_lines,
     )
     .await;
-    let v1_text = exported(&env.client, &env.persons_table, Some(&contacts_v1::DIALECT)).await;
-    let v2_text = exported(&env.client, &env.persons_table, Some(&persons_v2::DIALECT)).await;
+    let v1_text = exported(&env.tables(), Some(&contacts_v1::DIALECT)).await;
+    let v2_text = exported(&env.tables(), Some(&persons_v2::DIALECT)).await;
     assert_eq!(v1_text.lines().count(), 6);
     assert_eq!(v2_text.lines().count(), 6);
 
     // An empty table with the customer's definitions only.
     let empty = format!("{}-empty", env.persons_table);
     let clients = format!("{}-empty", env.clients_table);
-    admin::create_tables(&env.client, &empty, &clients)
-        .await
-        .expect("tables");
+    let empty_tables = Tables::new(env.client.clone(), &empty, &clients);
+    admin::create_tables(&empty_tables).await.expect("tables");
     for (id, kind, options) in admin::DEMO_FIELD_DEFINITIONS {
         let options: Vec<String> = options.iter().map(|o| (*o).to_owned()).collect();
-        admin::put_field_definition(&env.client, &empty, CUSTOMER, *id, kind, &options, false)
+        admin::put_field_definition(&empty_tables, CUSTOMER, *id, kind, &options, false)
             .await
             .expect("definition");
     }
@@ -282,22 +267,16 @@ async fn an_export_imported_into_an_empty_table_exports_the_same_file() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let (tally, rejected) = run(
-            &env.client,
-            &empty,
-            &request(dialect, Existing::Skip),
-            &lines,
-        )
-        .await;
+        let (tally, rejected) = run(&empty_tables, &request(dialect, Existing::Skip), &lines).await;
         assert!(rejected.is_empty(), "{rejected:?}");
         assert_eq!(tally.created, 6);
     }
     assert_eq!(
-        exported(&env.client, &empty, Some(&contacts_v1::DIALECT)).await,
+        exported(&empty_tables, Some(&contacts_v1::DIALECT)).await,
         v1_text
     );
     assert_eq!(
-        exported(&env.client, &empty, Some(&persons_v2::DIALECT)).await,
+        exported(&empty_tables, Some(&persons_v2::DIALECT)).await,
         v2_text
     );
 }

@@ -5,8 +5,8 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use person_patch::engine::UpdatePlan;
-use person_patch::store::item::expression_maps;
 use person_patch::ops::aws::describe_sdk_error;
+use person_patch::store::item::expression_maps;
 use person_patch::store::PersonKey;
 use person_patch::table::{PARTITION_KEY, SORT_KEY};
 

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use person_patch::admin;
+use person_patch::engine::Value;
+use person_patch::store::tables::Tables;
 use serde_json::{json, Value as Json};
 
 use super::{spawn_with, Launch, RuntimeApi};
@@ -194,12 +196,9 @@ async fn setup(settings: &LoadSettings) -> Setup {
     let client = super::local_client(&settings.endpoint);
     let persons_table = format!("{}-persons", settings.tables);
     let clients_table = format!("{}-clients", settings.tables);
-    admin::create_tables(&client, &persons_table, &clients_table)
-        .await
-        .expect("tables");
-    let generated = admin::seed_demo(&client, &persons_table, &clients_table)
-        .await
-        .expect("demo data");
+    let tables = Tables::new(client.clone(), &persons_table, &clients_table);
+    admin::create_tables(&tables).await.expect("tables");
+    let generated = admin::seed_demo(&tables).await.expect("demo data");
     let mut callers = vec![
         Caller::Basic {
             id: admin::DEMO_GENERATED_CLIENT_ID.into(),
@@ -213,8 +212,7 @@ async fn setup(settings: &LoadSettings) -> Setup {
         let id = format!("load-client-{n}");
         let secret = person_patch::auth::clients::generate_secret();
         admin::create_client(
-            &client,
-            &clients_table,
+            &tables,
             &id,
             &secret,
             &[person_patch::dialect::demo::DEMO_CUSTOMER],
@@ -228,7 +226,7 @@ async fn setup(settings: &LoadSettings) -> Setup {
         });
         callers.push(Caller::Jwt { id });
     }
-    let persons = add_persons(&client, &persons_table).await;
+    let persons = add_persons(&tables).await;
     Setup {
         client,
         persons_table,
@@ -239,7 +237,7 @@ async fn setup(settings: &LoadSettings) -> Setup {
 }
 
 /// The demo persons and three more of each dialect, stored.
-async fn add_persons(client: &aws_sdk_dynamodb::Client, persons_table: &str) -> Vec<Person> {
+async fn add_persons(tables: &Tables) -> Vec<Person> {
     let mut persons = Vec::new();
     for n in 0..PERSONS / 2 {
         let id = if n == 0 {
@@ -249,7 +247,7 @@ async fn add_persons(client: &aws_sdk_dynamodb::Client, persons_table: &str) -> 
         };
         persons.push(Person {
             v2: false,
-            sort_key: format!("PERSON#{id}"),
+            sort_key: person_patch::table::person_key(&id),
             id,
             fields: ["position", "department"],
         });
@@ -258,27 +256,23 @@ async fn add_persons(client: &aws_sdk_dynamodb::Client, persons_table: &str) -> 
         let id = (person_patch::dialect::demo::DEMO_V2_PERSON + n as i32).to_string();
         persons.push(Person {
             v2: true,
-            sort_key: format!("PERSON#{id}"),
+            sort_key: person_patch::table::person_key(&id),
             id,
             fields: ["City", "JobTitle"],
         });
     }
+    let store = tables.persons();
     for person in &persons {
-        let mut item = if person.v2 {
-            let mut item = admin::demo_v2_person();
-            item.insert("ID".into(), AttributeValue::N(person.id.clone()));
-            item
+        let ((mut key, mut attributes), id) = if person.v2 {
+            (admin::demo_v2_person(), Value::N(person.id.clone()))
         } else {
-            let mut item = admin::demo_v1_person();
-            item.insert("id".into(), AttributeValue::S(person.id.clone()));
-            item
+            (admin::demo_v1_person(), Value::S(person.id.clone()))
         };
-        item.insert("sk".into(), AttributeValue::S(person.sort_key.clone()));
-        client
-            .put_item()
-            .table_name(persons_table)
-            .set_item(Some(item))
-            .send()
+        let id_attribute = if person.v2 { "ID" } else { "id" };
+        attributes.insert(id_attribute.into(), id);
+        key.person = person.id.clone();
+        store
+            .put_person(&key, attributes)
             .await
             .expect("a load person");
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use person_patch::admin;
 use person_patch::dialect::contacts_v1;
 use person_patch::engine::{build_update, json, validate, Definitions, Precondition, Stamp};
+use person_patch::store::tables::Tables;
 use person_patch::store::PersonKey;
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -273,12 +274,9 @@ pub fn spawn_with(binary: &Path, port: u16, launch: &Launch) -> Child {
 /// the benchmark's tables with the demo data in them.
 pub async fn local_tables(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let client = local_client(endpoint);
-    admin::create_tables(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("tables");
-    admin::seed_demo(&client, PERSONS_TABLE, CLIENTS_TABLE)
-        .await
-        .expect("demo data");
+    let tables = Tables::new(client.clone(), PERSONS_TABLE, CLIENTS_TABLE);
+    admin::create_tables(&tables).await.expect("tables");
+    admin::seed_demo(&tables).await.expect("demo data");
     client
 }
 

@@ -8,23 +8,22 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use aws_sdk_dynamodb::Client;
 use serde_json::{json, Map, Value as Json};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::dialect::{Dialect, PersonId, DIALECTS};
 use crate::engine::json::{self, Json as Document};
-use crate::engine::record::Stored;
-use crate::engine::{build_update, Definitions, Kind, Op, Patch, Precondition, Stamp, Target};
+use crate::engine::record::{Record, Stored};
+use crate::engine::{
+    build_update, Definitions, Kind, Op, Patch, Precondition, Stamp, Target, Value,
+};
 use crate::store::dynamo::DynamoPersonStore;
-use crate::store::item::{to_attribute, to_record};
-use crate::ops::aws::describe_sdk_error;
+use crate::store::item::Attributes;
+use crate::store::tables::Tables;
 use crate::store::{DefinitionStore, PersonKey, PersonStore, Returning, StoreError};
 use crate::table::person::{CREATED_AT, LAST_WRITE_ID, UPDATED_AT, UPDATED_BY, VERSION};
-use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
+use crate::table::{self, CustomerId, SORT_KEY};
 
 use super::AdminError;
 
@@ -93,23 +92,25 @@ enum Outcome {
 /// each refused line. A line that cannot be imported never stops the run; a table that cannot
 /// be reached, or credentials that are refused, stop it at once.
 pub async fn import(
-    client: &Client,
-    persons: &str,
+    tables: &Tables,
     request: &Import,
     lines: impl BufRead,
     mut progress: impl FnMut(&Tally),
     mut rejected: impl FnMut(&Rejected),
 ) -> Result<Tally, AdminError> {
-    let store = DynamoPersonStore::new(client.clone(), persons);
+    let store = tables.persons();
     // Reading the definitions first also proves the table and the credentials.
     let definitions = store
         .field_definitions(request.customer)
         .await
-        .map_err(|e| format!("cannot read the persons table {persons}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "cannot read the persons table {}: {e}",
+                tables.persons_table()
+            )
+        })?;
     let context = Arc::new(LineContext {
-        client: client.clone(),
         store,
-        table: persons.to_owned(),
         customer: request.customer,
         dialect: request.dialect,
         existing: request.existing,
@@ -151,9 +152,7 @@ pub async fn import(
 
 /// What every line of one import shares.
 struct LineContext {
-    client: Client,
     store: DynamoPersonStore,
-    table: String,
     customer: CustomerId,
     dialect: &'static Dialect,
     existing: Existing,
@@ -226,35 +225,11 @@ impl LineContext {
     /// Puts the person if there is none with its id; `false` when there is one.
     async fn create(&self, key: &PersonKey, patch: &Patch) -> Result<bool, AdminError> {
         let write_id = uuid::Uuid::new_v4().simple().to_string();
-        let item = new_item(self.dialect, key, patch, self.today, &write_id);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
-                // A retried put whose first attempt committed finds its own write id.
-                let own = error
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => failed.item(),
-                        _ => None,
-                    })
-                    .and_then(|old| old.get(LAST_WRITE_ID))
-                    == Some(&AttributeValue::S(write_id));
-                Ok(own)
-            }
-            Err(error) => {
-                Err(format!("writing a person failed: {}", describe_sdk_error(&error)).into())
-            }
-        }
+        let attributes = new_person(self.dialect, key, patch, self.today, &write_id);
+        self.store
+            .create_person(key, attributes)
+            .await
+            .map_err(|e| format!("writing a person failed: {e}").into())
     }
 
     /// The line applied to the existing person as a PATCH would apply it.
@@ -315,40 +290,38 @@ fn rejection_errors(rejection: &crate::engine::Rejection) -> Json {
     json!(errors)
 }
 
-/// A new person's item: keys, id, the patch's values, and the attributes the function keeps.
-fn new_item(
+/// A new person's attributes: id, the patch's values, and the attributes the function keeps.
+fn new_person(
     dialect: &Dialect,
     key: &PersonKey,
     patch: &Patch,
     now: OffsetDateTime,
     write_id: &str,
-) -> HashMap<String, AttributeValue> {
-    let s = |v: &str| AttributeValue::S(v.to_owned());
+) -> Attributes {
+    let s = |v: &str| Value::S(v.to_owned());
     let id = match dialect.id_format {
         crate::dialect::IdFormat::Uuid => s(&key.person),
-        crate::dialect::IdFormat::PositiveInt32 => AttributeValue::N(key.person.clone()),
+        crate::dialect::IdFormat::PositiveInt32 => Value::N(key.person.clone()),
     };
     let stamp = table::timestamp(now);
-    let mut item = HashMap::from([
-        (PARTITION_KEY.to_owned(), s(&key.partition_key())),
-        (SORT_KEY.to_owned(), s(&key.sort_key())),
+    let mut attributes = Attributes::from([
         (dialect.id_attribute.to_owned(), id),
         (CREATED_AT.to_owned(), s(&stamp)),
         (UPDATED_AT.to_owned(), s(&stamp)),
         (UPDATED_BY.to_owned(), s(IMPORT_PRINCIPAL)),
         (LAST_WRITE_ID.to_owned(), s(write_id)),
-        (VERSION.to_owned(), AttributeValue::N("1".into())),
+        (VERSION.to_owned(), Value::N("1".into())),
     ]);
-    let mut maps: HashMap<&str, HashMap<String, AttributeValue>> = HashMap::new();
+    let mut maps: HashMap<&str, BTreeMap<String, Value>> = HashMap::new();
     for change in patch.changes() {
         match (&change.target, &change.op) {
             (Target::Attribute(name), Op::Set(value)) => {
-                item.insert((*name).to_owned(), to_attribute(value.clone()));
+                attributes.insert((*name).to_owned(), value.clone());
             }
             (Target::MapEntry { map, key }, Op::Set(value)) => {
                 maps.entry(map)
                     .or_default()
-                    .insert(key.to_string(), to_attribute(value.clone()));
+                    .insert(key.to_string(), value.clone());
             }
             (_, Op::Remove) => {}
         }
@@ -356,53 +329,44 @@ fn new_item(
     for field in dialect.fields.fields {
         if let Kind::CustomFields = field.kind {
             let entries = maps.remove(field.attribute).unwrap_or_default();
-            item.insert(field.attribute.to_owned(), AttributeValue::M(entries));
+            attributes.insert(
+                field.attribute.to_owned(),
+                Value::Map(entries.into_iter().collect()),
+            );
         }
     }
-    item
+    attributes
 }
 
 /// Exports `customer`'s persons (of `dialect` only, if given) to `out` as JSON Lines, in sort
 /// key order; `progress` is told the count after each. Returns how many were written.
 pub async fn export(
-    client: &Client,
-    persons: &str,
+    tables: &Tables,
     customer: CustomerId,
     dialect: Option<&'static Dialect>,
     mut out: impl Write,
     mut progress: impl FnMut(usize),
 ) -> Result<usize, AdminError> {
+    let store = tables.persons();
     let mut written = 0;
     let mut start = None;
     loop {
-        let page = client
-            .query()
-            .table_name(persons)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :person)")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#sk", SORT_KEY)
-            .expression_attribute_values(":pk", AttributeValue::S(table::customer_key(customer)))
-            .expression_attribute_values(":person", AttributeValue::S(table::person_key("")))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the persons table {persons}: {}",
-                    describe_sdk_error(&e)
-                )
-            })?;
-        for item in page.items() {
-            if let Some(line) = export_line(item, dialect) {
+        let page = store.persons_page(customer, start).await.map_err(|e| {
+            format!(
+                "cannot read the persons table {}: {e}",
+                tables.persons_table()
+            )
+        })?;
+        for record in &page.records {
+            if let Some(line) = export_line(record, dialect) {
                 writeln!(out, "{line}")?;
                 written += 1;
                 progress(written);
             }
         }
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => break,
+        match page.next {
+            Some(next) => start = Some(next),
+            None => break,
         }
     }
     out.flush()?;
@@ -412,9 +376,9 @@ pub async fn export(
 /// One stored person as its dialect's line: Persons v2 as its `200` answer, Contacts v1 as the
 /// fields a PATCH takes (absent ones left out; custom fields as `{definitionId, value}` in
 /// id order). `None` for an item of another dialect, or one whose keys are not a person's.
-fn export_line(item: &HashMap<String, AttributeValue>, only: Option<&Dialect>) -> Option<Json> {
-    let sk = match item.get(SORT_KEY) {
-        Some(AttributeValue::S(sk)) => sk,
+fn export_line(record: &Record, only: Option<&Dialect>) -> Option<Json> {
+    let sk = match record.get(SORT_KEY) {
+        Some(Stored::Value(Value::S(sk))) => sk,
         _ => return None,
     };
     let id_text = table::parse_person_key(sk)?;
@@ -424,9 +388,8 @@ fn export_line(item: &HashMap<String, AttributeValue>, only: Option<&Dialect>) -
     if only.is_some_and(|o| o.name != dialect.name) {
         return None;
     }
-    let record = to_record(item);
     if let crate::dialect::Success::Record = dialect.success {
-        return Some(dialect.render_record(person, &record));
+        return Some(dialect.render_record(person, record));
     }
     let mut line = Map::new();
     line.insert(dialect.id_attribute.into(), json!(person.to_string()));
@@ -451,7 +414,7 @@ fn custom_entries(entries: &BTreeMap<String, Stored>) -> Json {
         .filter_map(|(id, stored)| {
             let id = id.parse::<i64>().ok()?;
             match stored {
-                Stored::Value(crate::engine::Value::S(s)) => Some((id, json!(s))),
+                Stored::Value(Value::S(s)) => Some((id, json!(s))),
                 _ => None,
             }
         })

@@ -6,8 +6,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use person_patch::events::{
     EventBridgePublisher, EventsApp, Values, EVENT_BUS_ENV, FIELD_VALUES_ENV,
 };
-use person_patch::ops::telemetry::MetricsSink;
 use person_patch::ops::aws::SdkSettings;
+use person_patch::ops::telemetry::MetricsSink;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -11,6 +11,7 @@ use person_patch::admin::transfer::{self, describe, Counting, Existing, Import, 
 use person_patch::admin::{self, AdminError};
 use person_patch::dialect::{Dialect, DIALECTS};
 use person_patch::ops::config::{CLIENTS_TABLE_ENV, PERSONS_TABLE_ENV};
+use person_patch::store::tables::Tables;
 use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 
@@ -132,15 +133,15 @@ async fn main() -> Result<(), AdminError> {
         return Ok(());
     }
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
     let (persons, clients) = (cli.persons_table.as_str(), cli.clients_table.as_str());
+    let tables = Tables::new(aws_sdk_dynamodb::Client::new(&sdk_config), persons, clients);
     match cli.command {
         Command::CreateTables => {
-            admin::create_tables(&client, persons, clients).await?;
+            admin::create_tables(&tables).await?;
             println!("tables ready: {persons} {clients}");
         }
         Command::SeedDemo => {
-            let generated = admin::seed_demo(&client, persons, clients).await?;
+            let generated = admin::seed_demo(&tables).await?;
             println!("demo data written to {persons}");
             println!(
                 "demo clients: {}:{} (argon2id) and {}:{generated} (generated)",
@@ -155,9 +156,9 @@ async fn main() -> Result<(), AdminError> {
             generate,
             customers,
             scopes,
-        } => create_client(&client, clients, &id, secret, generate, customers, &scopes).await?,
+        } => create_client(&tables, &id, secret, generate, customers, &scopes).await?,
         Command::DisableClient { id } => {
-            admin::disable_client(&client, clients, &id).await?;
+            admin::disable_client(&tables, &id).await?;
             println!("client {id} disabled");
         }
         Command::PutFieldDefinition {
@@ -168,8 +169,7 @@ async fn main() -> Result<(), AdminError> {
             read_only,
         } => {
             let customer = CustomerId(customer);
-            admin::put_field_definition(&client, persons, customer, id, &kind, &options, read_only)
-                .await?;
+            admin::put_field_definition(&tables, customer, id, &kind, &options, read_only).await?;
             println!(
                 "definition {id} ({kind}) written for customer {}",
                 customer.0
@@ -184,7 +184,7 @@ async fn main() -> Result<(), AdminError> {
             file,
         } => {
             let request = import_request(customer, &dialect, &existing, concurrency)?;
-            import(&client, persons, &request, &file).await?
+            import(&tables, &request, &file).await?
         }
         Command::Export {
             customer,
@@ -192,26 +192,16 @@ async fn main() -> Result<(), AdminError> {
             file,
         } => {
             let dialect = dialect.as_deref().map(dialect_named).transpose()?;
-            export(
-                &client,
-                persons,
-                CustomerId(customer),
-                dialect,
-                file.as_deref(),
-            )
-            .await?
+            export(&tables, CustomerId(customer), dialect, file.as_deref()).await?
         }
-        Command::GetPerson { customer, person } => {
-            get_person(&client, persons, customer, &person).await?
-        }
+        Command::GetPerson { customer, person } => get_person(&tables, customer, &person).await?,
     }
     Ok(())
 }
 
 /// `create-client`: with the secret given, or a generated one shown once.
 async fn create_client(
-    client: &aws_sdk_dynamodb::Client,
-    clients: &str,
+    tables: &Tables,
     id: &str,
     secret: Option<String>,
     generate: bool,
@@ -223,7 +213,7 @@ async fn create_client(
         _ => generate_secret(),
     };
     let customers: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
-    admin::create_client(client, clients, id, &secret, &customers, scopes).await?;
+    admin::create_client(tables, id, &secret, &customers, scopes).await?;
     if generate {
         println!("client {id} created; its secret (shown only now): {secret}");
     } else {
@@ -233,17 +223,12 @@ async fn create_client(
 }
 
 /// `get-person`: the stored item, as JSON.
-async fn get_person(
-    client: &aws_sdk_dynamodb::Client,
-    persons: &str,
-    customer: i64,
-    person: &str,
-) -> Result<(), AdminError> {
+async fn get_person(tables: &Tables, customer: i64, person: &str) -> Result<(), AdminError> {
     let person =
         admin::parse_person_id(person).ok_or("--person must be a UUID or a positive integer")?;
     let key = PersonKey::new(CustomerId(customer), person);
-    match admin::get_person(client, persons, &key).await? {
-        Some(item) => println!("{:#}", admin::item_to_json(&item)),
+    match admin::get_person(tables, &key).await? {
+        Some(item) => println!("{item:#}"),
         None => return Err("no such person".into()),
     }
     Ok(())
@@ -298,12 +283,7 @@ fn dialect_named(name: &str) -> Result<&'static Dialect, AdminError> {
 }
 
 /// `import`: the file (or standard input) streamed, with progress, rejected lines beside it.
-async fn import(
-    client: &aws_sdk_dynamodb::Client,
-    persons: &str,
-    request: &Import,
-    file: &str,
-) -> Result<(), AdminError> {
+async fn import(tables: &Tables, request: &Import, file: &str) -> Result<(), AdminError> {
     let (reader, total, rejected_path): (Box<dyn std::io::Read>, Option<u64>, String) =
         if file == "-" {
             (Box::new(std::io::stdin()), None, "rejected.jsonl".into())
@@ -317,8 +297,7 @@ async fn import(
     let mut rejected_file: Option<std::io::BufWriter<std::fs::File>> = None;
     let mut write_error = None;
     let tally = transfer::import(
-        client,
-        persons,
+        tables,
         request,
         std::io::BufReader::new(reader),
         |tally| progress.update(read.load(Ordering::Relaxed), &describe(tally)),
@@ -358,8 +337,7 @@ async fn import(
 
 /// `export`: to the file, or standard output, with progress on standard error.
 async fn export(
-    client: &aws_sdk_dynamodb::Client,
-    persons: &str,
+    tables: &Tables,
     customer: CustomerId,
     dialect: Option<&'static Dialect>,
     file: Option<&str>,
@@ -370,8 +348,7 @@ async fn export(
     };
     let mut progress = Progress::new("export", None);
     let written = transfer::export(
-        client,
-        persons,
+        tables,
         customer,
         dialect,
         std::io::BufWriter::new(out),

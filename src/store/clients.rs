@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use crate::ops::aws::describe_sdk_error;
 use super::{ApiClient, ClientLookup, DirectoryError};
+use crate::ops::aws::describe_sdk_error;
 use crate::table::CustomerId;
 
 /// The clients table's key.

@@ -84,6 +84,44 @@ impl DynamoPersonStore {
     }
 }
 
+/// A custom field definition as the admin tool writes it.
+impl DynamoPersonStore {
+    /// Creates or replaces `customer`'s definition `id`. A `statement` is always read-only.
+    pub async fn put_definition(
+        &self,
+        customer: CustomerId,
+        id: i64,
+        kind: &str,
+        options: &[String],
+        read_only: bool,
+    ) -> Result<(), StoreError> {
+        let s = |value: &str| AttributeValue::S(value.to_owned());
+        let mut item = HashMap::from([
+            (PARTITION_KEY.to_owned(), s(&table::customer_key(customer))),
+            (SORT_KEY.to_owned(), s(&table::definition_key(id))),
+            (table::definition::TYPE.to_owned(), s(kind)),
+            (
+                table::definition::READ_ONLY.to_owned(),
+                AttributeValue::Bool(read_only || kind == "statement"),
+            ),
+        ]);
+        if !options.is_empty() {
+            item.insert(
+                table::definition::OPTIONS.to_owned(),
+                AttributeValue::L(options.iter().map(|o| s(o)).collect()),
+            );
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify_other(&e))?;
+        Ok(())
+    }
+}
+
 /// One field-definition item as a definition; `None` for an item that is not one.
 fn definition_of(item: &Item) -> Option<(i64, FieldDefinition)> {
     let id = match item.get(SORT_KEY) {

@@ -1,15 +1,66 @@
 //! Items as the SDK holds them ↔ the engine's records and plans: the one conversion every
 //! kind of write and read goes through.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{json, Map, Value as Json};
 
+use super::PersonKey;
 use crate::engine::record::{Record, Stored};
 use crate::engine::{UpdatePlan, Value};
+use crate::table::{PARTITION_KEY, SORT_KEY};
 
 /// An item as the SDK reads and writes it.
 pub type Item = HashMap<String, AttributeValue>;
+
+/// A person's attributes as a whole item writes them, besides its keys.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// A person's whole item: its keys and `attributes`.
+pub fn person_item(key: &PersonKey, attributes: Attributes) -> Item {
+    let mut item: Item = attributes
+        .into_iter()
+        .map(|(name, value)| (name, to_attribute(value)))
+        .collect();
+    item.insert(PARTITION_KEY.into(), AttributeValue::S(key.partition_key()));
+    item.insert(SORT_KEY.into(), AttributeValue::S(key.sort_key()));
+    item
+}
+
+/// A stored item as plain JSON, names sorted (numbers as JSON numbers where they fit, sets
+/// as arrays, binary values as `"<binary>"`).
+pub fn to_plain_json(item: &Item) -> Json {
+    let mut names: Vec<&String> = item.keys().collect();
+    names.sort();
+    let mut object = Map::new();
+    for name in names {
+        if let Some(value) = item.get(name) {
+            object.insert(name.clone(), attribute_to_json(value));
+        }
+    }
+    Json::Object(object)
+}
+
+fn number_to_json(n: &str) -> Json {
+    serde_json::from_str::<serde_json::Number>(n)
+        .map(Json::Number)
+        .unwrap_or_else(|_| json!(n))
+}
+
+fn attribute_to_json(value: &AttributeValue) -> Json {
+    match value {
+        AttributeValue::S(s) => json!(s),
+        AttributeValue::N(n) => number_to_json(n),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::Null(_) => Json::Null,
+        AttributeValue::M(m) => to_plain_json(m),
+        AttributeValue::L(l) => Json::Array(l.iter().map(attribute_to_json).collect()),
+        AttributeValue::Ss(v) => json!(v),
+        AttributeValue::Ns(v) => Json::Array(v.iter().map(|n| number_to_json(n)).collect()),
+        _ => json!("<binary>"),
+    }
+}
 
 /// A value the engine writes, as DynamoDB takes it.
 pub fn to_attribute(value: Value) -> AttributeValue {

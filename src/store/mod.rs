@@ -14,6 +14,7 @@ pub mod item;
 pub mod memory;
 pub mod persons;
 pub mod sdk;
+pub mod tables;
 
 use std::collections::BTreeMap;
 use std::fmt;

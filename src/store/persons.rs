@@ -1,21 +1,23 @@
 //! Persons: the PATCH's one conditional `UpdateItem` (and the map fallback for records
 //! written by other tools), and the consistent read that tells whether a keyed request's
-//! update was applied.
+//! update was applied; and the whole-person writes and reads of the admin tool (demo data,
+//! import, export).
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::dynamo::DynamoPersonStore;
-use super::item::{expression_maps, to_record};
+use super::item::{expression_maps, person_item, to_record, Attributes, Item};
 use super::sdk::{classify_other, ITEM_TOO_LARGE};
-use crate::ops::aws::describe_sdk_error;
 use super::{PersonKey, PersonStore, Returning, StoreError, Updated};
 use crate::engine::record::{map_holding, version_of, MapHolding, Record, Stored};
 use crate::engine::{UpdatePlan, Value};
+use crate::ops::aws::describe_sdk_error;
 use crate::table::person::{LAST_WRITE_ID, VERSION};
-use crate::table::{PARTITION_KEY, SORT_KEY};
+use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
 
 /// How one `UpdateItem` attempt ended, before it is told to the caller.
 enum Attempt {
@@ -104,17 +106,7 @@ impl PersonStore for DynamoPersonStore {
     }
 
     async fn read_person(&self, key: &PersonKey) -> Result<Option<Record>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
-            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify_other(&e))?;
-        Ok(output.item.map(|item| to_record(&item)))
+        Ok(self.stored_item(key).await?.map(|item| to_record(&item)))
     }
 }
 
@@ -223,5 +215,115 @@ where
             failed(StoreError::Unavailable(description))
         }
         _ => failed(StoreError::Failed(description)),
+    }
+}
+
+/// One page of a customer's persons, and where the next begins.
+pub struct PersonsPage {
+    pub records: Vec<Record>,
+    pub next: Option<PageStart>,
+}
+
+/// Where a page of [`DynamoPersonStore::persons_page`] begins: the last key of the one before.
+pub struct PageStart(Item);
+
+/// Whole persons, as the admin tool writes and reads them.
+impl DynamoPersonStore {
+    /// Writes a person whole, replacing any with the same key.
+    pub async fn put_person(
+        &self,
+        key: &PersonKey,
+        attributes: Attributes,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(person_item(key, attributes)))
+            .send()
+            .await
+            .map_err(|e| classify_other(&e))?;
+        Ok(())
+    }
+
+    /// Puts a person if there is none with its key: `true` when it was written, `false` when
+    /// one exists. An existing person that carries these attributes' write id is this put's own
+    /// (a retried put whose first attempt committed): `true`.
+    pub async fn create_person(
+        &self,
+        key: &PersonKey,
+        attributes: Attributes,
+    ) -> Result<bool, StoreError> {
+        let write_id = match attributes.get(LAST_WRITE_ID) {
+            Some(Value::S(id)) => Some(AttributeValue::S(id.clone())),
+            _ => None,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(person_item(key, attributes)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
+                let existing = error
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        PutItemError::ConditionalCheckFailedException(failed) => failed.item(),
+                        _ => None,
+                    })
+                    .and_then(|old| old.get(LAST_WRITE_ID));
+                Ok(write_id.is_some() && existing == write_id.as_ref())
+            }
+            Err(error) => Err(classify_other(&error)),
+        }
+    }
+
+    /// A person's item as stored (a consistent read); `None` when there is none.
+    pub async fn stored_item(&self, key: &PersonKey) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.partition_key()))
+            .key(SORT_KEY, AttributeValue::S(key.sort_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify_other(&e))?;
+        Ok(output.item)
+    }
+
+    /// One page of `customer`'s persons in sort key order (a consistent query), from `start`.
+    pub async fn persons_page(
+        &self,
+        customer: CustomerId,
+        start: Option<PageStart>,
+    ) -> Result<PersonsPage, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :person)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", AttributeValue::S(table::customer_key(customer)))
+            .expression_attribute_values(":person", AttributeValue::S(table::person_key("")))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.map(|s| s.0))
+            .send()
+            .await
+            .map_err(|e| classify_other(&e))?;
+        Ok(PersonsPage {
+            records: page.items().iter().map(to_record).collect(),
+            next: page
+                .last_evaluated_key
+                .filter(|key| !key.is_empty())
+                .map(PageStart),
+        })
     }
 }

@@ -31,9 +31,11 @@ use person_patch::auth::Authenticator;
 use person_patch::http::app::App;
 use person_patch::http::entry::handle_raw_event;
 use person_patch::http::idempotency::pending::PendingAnswer;
+use person_patch::ops::aws::SdkSettings;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
-use person_patch::ops::aws::SdkSettings;
+use person_patch::store::item::person_item;
+use person_patch::store::tables::Tables;
 use person_patch::store::PersonKey;
 use person_patch::table::CustomerId;
 use serde_json::{json, Value as Json};
@@ -196,15 +198,14 @@ impl TestEnv {
         let tag = format!("{}-{n}", std::process::id());
         let persons_table = format!("persons-{tag}");
         let clients_table = format!("clients-{tag}");
-        admin::create_tables(&client, &persons_table, &clients_table)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot create tables on DynamoDB Local at {}: {e}",
-                    endpoint()
-                )
-            });
-        admin::seed_demo(&client, &persons_table, &clients_table)
+        let tables = Tables::new(client.clone(), &persons_table, &clients_table);
+        admin::create_tables(&tables).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot create tables on DynamoDB Local at {}: {e}",
+                endpoint()
+            )
+        });
+        admin::seed_demo(&tables)
             .await
             .expect("cannot seed the demo data");
         let app = App::new(
@@ -217,6 +218,15 @@ impl TestEnv {
             clients_table,
             app,
         }
+    }
+
+    /// This environment's two tables, as the admin tool takes them.
+    pub fn tables(&self) -> Tables {
+        Tables::new(
+            self.client.clone(),
+            &self.persons_table,
+            &self.clients_table,
+        )
     }
 
     /// A reader of the persons table's stream, from its beginning.
@@ -296,7 +306,9 @@ impl TestEnv {
             CustomerId(customer),
             admin::parse_person_id(person).expect("a valid person id"),
         );
-        admin::get_person(&self.client, &self.persons_table, &key)
+        self.tables()
+            .persons()
+            .stored_item(&key)
             .await
             .expect("get-person")
     }
@@ -317,46 +329,46 @@ impl TestEnv {
     pub async fn create_client(&self, id: &str, secret: &str, customers: &[i64], scopes: &[&str]) {
         let customers: Vec<CustomerId> = customers.iter().copied().map(CustomerId).collect();
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        admin::create_client(
-            &self.client,
-            &self.clients_table,
-            id,
-            secret,
-            &customers,
-            &scopes,
-        )
-        .await
-        .expect("create-client");
+        admin::create_client(&self.tables(), id, secret, &customers, &scopes)
+            .await
+            .expect("create-client");
     }
 
     pub async fn disable_client(&self, id: &str) {
-        admin::disable_client(&self.client, &self.clients_table, id)
+        admin::disable_client(&self.tables(), id)
             .await
             .expect("disable-client");
     }
 
     /// Writes one item into the persons table.
     pub async fn put_item(&self, item: HashMap<String, AttributeValue>) {
-        admin::put_item(&self.client, &self.persons_table, item)
+        self.client
+            .put_item()
+            .table_name(&self.persons_table)
+            .set_item(Some(item))
+            .send()
             .await
             .expect("put item");
     }
 
     /// Writes the demo v1 person as another tool would: without the `customFields` map.
     pub async fn put_legacy_v1_person(&self) {
-        let mut legacy = admin::demo_v1_person();
+        let mut legacy = demo_v1_item();
         legacy.remove("customFields");
         self.put_item(legacy).await;
     }
 
     /// Writes a copy of the demo v1 person under another customer and id.
     pub async fn put_v1_person(&self, customer: i64, id: &str) {
-        let mut item = admin::demo_v1_person();
+        let mut item = demo_v1_item();
         item.insert(
             "pk".into(),
             AttributeValue::S(person_patch::table::customer_key(CustomerId(customer))),
         );
-        item.insert("sk".into(), AttributeValue::S(format!("PERSON#{id}")));
+        item.insert(
+            "sk".into(),
+            AttributeValue::S(person_patch::table::person_key(id)),
+        );
         item.insert("id".into(), AttributeValue::S(id.into()));
         self.put_item(item).await;
     }
@@ -702,22 +714,26 @@ pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
     aws_sdk_eventbridge::Client::from_conf(config)
 }
 
+/// The demo Contacts v1 person's item as the seed writes it.
+pub fn demo_v1_item() -> HashMap<String, AttributeValue> {
+    let (key, attributes) = admin::demo_v1_person();
+    person_item(&key, attributes)
+}
+
+/// The demo Persons v2 person's item as the seed writes it.
+pub fn demo_v2_item() -> HashMap<String, AttributeValue> {
+    let (key, attributes) = admin::demo_v2_person();
+    person_item(&key, attributes)
+}
+
 /// Text custom field definitions `ids` for the demo customer, and a v1 body setting each of
 /// them to 4,000 four-byte characters: 15 of them are about 240 KB of body and of item, so two
 /// such bodies take a person past DynamoDB's 400 KB item limit.
 pub async fn big_custom_fields(env: &TestEnv, ids: std::ops::Range<i64>) {
     for id in ids {
-        admin::put_field_definition(
-            &env.client,
-            &env.persons_table,
-            CustomerId(14532),
-            id,
-            "text",
-            &[],
-            false,
-        )
-        .await
-        .unwrap();
+        admin::put_field_definition(&env.tables(), CustomerId(14532), id, "text", &[], false)
+            .await
+            .unwrap();
     }
 }
 
