@@ -573,3 +573,49 @@ async fn a_refusal_that_follows_from_a_header_outside_the_fingerprint_is_not_rep
     let again = env.send(&right).await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
 }
+
+#[tokio::test]
+async fn persons_v2_409s_say_which_conflict_they_are_in_the_code_member() {
+    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+    // In flight: the first request's update is slow, the second meets its claim.
+    proxy.inject(
+        "UpdateItem:person",
+        Fault::DelayRequest(Duration::from_millis(800)),
+        Some(1),
+    );
+    let event = keyed(v2(json!({"City": "Racing"})), "v2-race");
+    let env = &env;
+    let (first, in_flight) = tokio::join!(env.send(&event), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        env.send(&event).await
+    });
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(in_flight.status, 409, "{:?}", in_flight.body);
+    assert_eq!(in_flight.problem()["code"], "idempotency-key-in-flight");
+
+    // Outcome unknown: the answer of a committed write is never saved, and another writer
+    // changes the person before the retry.
+    proxy.inject_after("UpdateItem:record", 1, Fault::ServerError, None);
+    let lost = keyed(v2(json!({"City": "Written over"})), "v2-written-over");
+    assert_eq!(env.send(&lost).await.status, 200);
+    proxy.inject("UpdateItem:record", Fault::Pass, None);
+    assert_eq!(
+        env.send(&v2(json!({"JobTitle": "Other"}))).await.status,
+        200
+    );
+    let version = n(&env.demo_v2().await, "version");
+    lapse_lock(env, "v2-written-over").await;
+    let unknown = env.send(&lost).await;
+    assert_eq!(unknown.status, 409, "{:?}", unknown.body);
+    assert_eq!(unknown.problem()["code"], "idempotency-outcome-unknown");
+    assert_eq!(
+        n(&env.demo_v2().await, "version"),
+        version,
+        "never applied again"
+    );
+
+    // The two share the ASP.NET Core 409 shape; only the code tells them apart.
+    assert_eq!(unknown.problem()["type"], in_flight.problem()["type"]);
+    assert_eq!(unknown.problem()["title"], in_flight.problem()["title"]);
+    assert_eq!(unknown.problem()["status"], 409);
+}
