@@ -9,9 +9,26 @@
 //! | a custom field definition | `CUSTOMER#<customerId>` | `FIELDDEF#<definitionId>` |
 //! | an `Idempotency-Key` record | `CUSTOMER#<customerId>` | `IDEMPOTENCY#<hex SHA-256 of principal and key>` |
 //!
-//! A person's other attributes are its dialect's fields (the field tables in
-//! [`crate::dialect`]) plus the ones the function maintains ([`SERVICE_ATTRIBUTES`]). This
-//! module imports nothing from the crate: the pure engine and every adapter build on it.
+//! A person's other attributes are its id (Contacts v1 `id`, a string; Persons v2 `ID`, a
+//! number), its dialect's fields (the field tables in [`crate::dialect`]; custom fields as the
+//! map `customFields`) and the ones the function maintains ([`person`]). A definition's are in
+//! [`definition`], an `Idempotency-Key` entry's in [`idempotency`]. As stored:
+//!
+//! ```json
+//! {"pk": "CUSTOMER#14532", "sk": "PERSON#3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c",
+//!  "id": "3f2b8c1e-8a4d-4e7b-9c6a-1d2e3f4a5b6c", "forename": "Ada", "surname": "Lovelace",
+//!  "isOptedOut": false, "customFields": {"1001": "x"},
+//!  "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
+//!  "updatedBy": "beqa4api", "lastWriteId": "…", "version": 1}
+//! {"pk": "CUSTOMER#14532", "sk": "FIELDDEF#1004", "type": "list",
+//!  "options": ["Gold", "Silver", "Bronze"], "readOnly": false}
+//! {"pk": "CUSTOMER#14532", "sk": "IDEMPOTENCY#9f2c…", "state": "done", "fingerprint": "4be1…",
+//!  "claimId": "…", "writeId": "…", "claimedAt": 1796040000123, "lockedUntil": 1796040015,
+//!  "expiresAt": 1796126400, "answerStatus": 204, "answerHeaders": {"etag": "\"2\""}}
+//! ```
+//!
+//! A field left out, or removed, is absent. This module imports nothing from the crate: the
+//! pure engine and every adapter build on it.
 
 use std::fmt;
 

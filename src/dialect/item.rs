@@ -54,7 +54,7 @@ pub fn item_schema(dialect: &Dialect) -> Json {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("https://person-patch.example/schemas/person-item.{}.schema.json", dialect.name),
         "title": format!("A stored {} person", dialect.name),
-        "description": "A person item of the persons table as plain JSON. The caller's system writes the keys, the id and the fields; the function owns version, updatedAt, updatedBy and lastWriteId (see the README, 'The persons table'). A field never set, or removed, is absent.",
+        "description": "A person item of the persons table as plain JSON. The caller's system writes the keys, the id and the fields; the function owns version, updatedAt, updatedBy and lastWriteId (the layout: src/table.rs). A field never set, or removed, is absent.",
         "type": "object",
         "required": [PARTITION_KEY, SORT_KEY, dialect.id_attribute],
         "properties": properties,
