@@ -2,7 +2,7 @@
 //! [`DEFINITIONS_TTL`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -19,9 +19,6 @@ pub const DEFINITIONS_TTL: Duration = Duration::from_secs(30);
 
 /// The most pages of definitions read for one customer (each up to 1 MB).
 const MAX_DEFINITION_PAGES: usize = 10;
-
-/// Each customer's definitions, with the instant they expire.
-pub(super) type DefinitionsCache = Mutex<HashMap<CustomerId, (Instant, Arc<Definitions>)>>;
 
 impl DefinitionStore for DynamoPersonStore {
     /// A customer's definitions, from the cache while they are fresh.

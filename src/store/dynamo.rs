@@ -5,9 +5,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use std::time::Instant;
+
 use aws_sdk_dynamodb::Client;
 
-use super::definitions::DefinitionsCache;
+use crate::engine::Definitions;
+use crate::table::CustomerId;
+
+/// Each customer's definitions, with the instant they expire ([`super::definitions`] fills
+/// it).
+pub(super) type DefinitionsCache = Mutex<HashMap<CustomerId, (Instant, Arc<Definitions>)>>;
 
 /// The DynamoDB persons table.
 #[derive(Debug, Clone)]
