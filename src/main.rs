@@ -1,22 +1,39 @@
 //! The Lambda entry point: configuration and the DynamoDB client are built once per
-//! container, then every event goes to [`person_patch::http::entry::invoke`].
+//! environment, then [`person_patch::http::entry::serve`] hands every event to
+//! [`person_patch::http::entry::invoke`].
 
 #![recursion_limit = "256"]
 
-use lambda_runtime::layers::TracingLayer;
-use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
+use lambda_runtime::Error;
 use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
 use person_patch::http::app::App;
-use person_patch::http::entry::{invoke, AfterResponseLayer};
+use person_patch::http::entry::serve;
 use person_patch::ops::aws::SdkSettings;
-use person_patch::ops::config::Config;
+use person_patch::ops::config::{max_concurrency, Config};
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::DynamoPersonStore;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+/// One thread serves one invocation at a time, and many at once on one vCPU; a scheduler
+/// thread per vCPU only where invocations run at once and there is more than one vCPU to run
+/// them on (DECISIONS.md, "Many invocations at once").
+fn main() -> Result<(), Error> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = if max_concurrency() > 1 && cpus > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     person_patch::ops::telemetry::init_logging();
+    person_patch::ops::telemetry::log_panics();
     let config = Config::from_env()?;
     let policy = AuthPolicy::from_env()?;
     let sdk_config = SdkSettings::default().load().await;
@@ -32,17 +49,6 @@ async fn main() -> Result<(), Error> {
             .with_log_key(&std::env::var(LOG_FINGERPRINT_KEY_ENV).unwrap_or_default()),
     )
     .with_metrics(MetricsSink::Stdout);
-    let app = &app;
-    // The event is taken as JSON text, so that header contents the HTTP types refuse become
-    // a 400 from the function instead of a failed invocation.
-    // Outermost, after the response is posted: each invocation's pending answer is saved.
-    Runtime::new(service_fn(
-        move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
-            Ok::<_, Error>(invoke(app, event).await)
-        },
-    ))
-    .layer(TracingLayer::new())
-    .layer(AfterResponseLayer(app))
-    .run()
-    .await
+    // Built once, served for as long as the environment runs.
+    serve(Box::leak(Box::new(app))).await
 }

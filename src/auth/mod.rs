@@ -15,8 +15,12 @@
 //!   `authorizer.claims`): the principal is its `client_id` (else `sub`) claim, its scopes the
 //!   token's, its customers those of its clients-table entry. A `Bearer` header without such a
 //!   context is never trusted.
+//!
+//! Requests served at once that need the same client share one clients-table lookup
+//! ([`flight`]).
 
 pub mod clients;
+pub mod flight;
 pub mod secrets;
 
 use std::collections::HashMap;
@@ -32,6 +36,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::sleep;
 
 use crate::auth::clients::{hash_password, MAX_CLIENT_ID_CHARS};
+use crate::auth::flight::LookupFlights;
 use crate::store::clients::ClientDirectory;
 use crate::store::{ApiClient, ClientLookup, DirectoryError};
 use crate::table::CustomerId;
@@ -564,6 +569,8 @@ pub fn cache_key(kind: &str, material: &[u8]) -> [u8; 32] {
 /// Authenticates requests against the clients table (or any [`ClientLookup`]).
 pub struct Authenticator<D = ClientDirectory> {
     directory: D,
+    /// One lookup per client id at a time, however many requests need it at once.
+    lookups: LookupFlights,
     cache: Mutex<VerificationCache>,
     policy: AuthPolicy,
     /// The key of presented-id fingerprints ([`fingerprint`]).
@@ -583,6 +590,7 @@ impl<D: ClientLookup> Authenticator<D> {
     pub fn new(directory: D) -> Self {
         Authenticator {
             directory,
+            lookups: LookupFlights::default(),
             cache: Mutex::new(VerificationCache::default()),
             policy: AuthPolicy::default(),
             log_key: DEFAULT_LOG_KEY.as_bytes().to_vec(),
@@ -625,10 +633,15 @@ impl<D: ClientLookup> Authenticator<D> {
                     return Ok((principal, Source::Cache));
                 }
                 let client = self
-                    .directory
-                    .find(&client_id)
+                    .lookups
+                    .find(&self.directory, &client_id)
                     .await
                     .map_err(directory_error)?;
+                // A request served at once with this one may have verified the same
+                // credential while the lookup was in flight.
+                if let Some(principal) = self.cached(&key) {
+                    return Ok((principal, Source::Cache));
+                }
                 let started = Instant::now();
                 let checked = check_basic(&secret, client.as_ref(), self.policy);
                 let took = started.elapsed();
@@ -677,8 +690,8 @@ impl<D: ClientLookup> Authenticator<D> {
             Some(cached) => (cached.customers, Source::Cache),
             None => {
                 let client = self
-                    .directory
-                    .find(&subject)
+                    .lookups
+                    .find(&self.directory, &subject)
                     .await
                     .map_err(directory_error)?;
                 let customers = client

@@ -11,7 +11,8 @@
 //!   scheme or stage that is not valid, so the request routes (usually to a 404 or 400) instead.
 //!
 //! Should the conversion still panic on something unforeseen, the panic is caught and the
-//! caller gets a 400 problem.
+//! caller gets a 400 problem; a panic anywhere later in the request's handling is answered 500,
+//! for that request alone ([`invoke`]).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -20,14 +21,16 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use base64::Engine;
+use futures_util::FutureExt;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::http::{self, HeaderMap, HeaderValue};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use lambda_runtime::tower::{Layer, Service};
-use lambda_runtime::{LambdaEvent, LambdaInvocation};
+use lambda_runtime::{service_fn, LambdaEvent, LambdaInvocation, Runtime};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 use crate::dialect::ProblemStyle;
 use crate::http::app::App;
@@ -36,6 +39,8 @@ use crate::http::handler::{handle, Handled};
 use crate::http::headers::InvalidHeader;
 use crate::http::idempotency::pending::PendingAnswer;
 use crate::http::problem::{ApiError, RequestMeta};
+use crate::http::routing::{route, NoRoute, Route};
+use crate::ops::telemetry::{invocation_span, RequestMetrics};
 use crate::store::{ClientLookup, Store};
 
 /// Which response shape the event's source expects.
@@ -375,18 +380,39 @@ fn to_lambda_response(origin: Origin, response: Response<Body>) -> EventResponse
 }
 
 tokio::task_local! {
-    /// The pending answer of the invocation being served, kept for [`AfterResponseLayer`].
+    /// The pending answer of the invocation being served, kept for [`InvocationLayer`].
     static AFTER_RESPONSE: RefCell<Option<PendingAnswer>>;
 }
 
 /// The function's Lambda handler: one event as the runtime hands it over (JSON text). Its
-/// pending answer is left to the invocation's [`AfterResponseLayer`]; run without one, it is
-/// finished before the response is returned, so it is never lost.
+/// pending answer is left to the invocation's [`InvocationLayer`]; run without one, it is
+/// finished before the response is returned, so it is never lost. Should the handling panic,
+/// this request alone is answered 500 ([`panicked`]); invocations served beside it go on.
 pub async fn invoke<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     event: LambdaEvent<Box<RawValue>>,
 ) -> EventResponse {
-    let handled = handle_raw_event(app, event.payload.get(), event.context).await;
+    let raw = event.payload.get();
+    let started = std::time::Instant::now();
+    let ids = (
+        event.context.request_id.clone(),
+        event.context.xray_trace_id.clone(),
+    );
+    let handling = AssertUnwindSafe(handle_raw_event(app, raw, event.context)).catch_unwind();
+    let Ok(handled) = handling.await else {
+        let (response, route) = panicked(raw, ids.0.clone());
+        app.metrics.record(&RequestMetrics {
+            route,
+            status: 500,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            store_latency_ms: None,
+            auth_failed: false,
+            validation_failed: false,
+            throttled: false,
+            invocation: Some(ids),
+        });
+        return response;
+    };
     let mut pending = handled.pending;
     if pending.is_some() {
         let _ = AFTER_RESPONSE.try_with(|slot| *slot.borrow_mut() = pending.take());
@@ -397,45 +423,110 @@ pub async fn invoke<S: Store, D: ClientLookup>(
     handled.response
 }
 
-/// The runtime's outermost layer: each invocation runs with a slot of its own for its pending
-/// answer; once its response is posted, the answer is saved before the runtime asks for the
-/// next event. Lambda freezes a container only when it asks for the next event, so this work
-/// runs, and is billed, inside the invocation; the caller has its answer before it.
-pub struct AfterResponseLayer<'a, S, D>(pub &'a App<S, D>);
+/// Serves invocations from the Lambda Runtime API for as long as the environment runs: one at
+/// a time, or, where Lambda sets `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed
+/// Instances), that many at once, each worker of the runtime asking for its next event as soon
+/// as its invocation is done. The event is taken as JSON text, so that header contents the
+/// HTTP types refuse become a 400 from the function instead of a failed invocation.
+pub async fn serve<S, D>(app: &'static App<S, D>) -> Result<(), lambda_runtime::Error>
+where
+    S: Store + 'static,
+    D: ClientLookup + 'static,
+{
+    let handler = service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        Ok::<_, lambda_runtime::Error>(invoke(app, event).await)
+    });
+    Runtime::new(handler)
+        .layer(InvocationLayer(app))
+        .run_concurrent()
+        .await
+}
 
-impl<'a, Inner, S, D> Layer<Inner> for AfterResponseLayer<'a, S, D> {
-    type Service = AfterResponse<'a, Inner, S, D>;
+/// The answer to an event whose handling panicked: a 500 problem in the event's shape and in
+/// its route's problem style, and the route's name for the metrics. Nothing of the request's
+/// is kept: a keyed request's claim lapses with its lock, as after any answer whose outcome is
+/// unknown.
+fn panicked(raw: &str, lambda_request_id: String) -> (EventResponse, &'static str) {
+    use serde_json::Value;
+    let event: Value = serde_json::from_str(raw).unwrap_or_default();
+    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+    let origin = if event.get("httpMethod").is_some() {
+        Origin::RestApi
+    } else {
+        Origin::HttpApi
+    };
+    let path = text("/rawPath").or_else(|| text("/path")).unwrap_or("/");
+    let (style, route_name) = match route("PATCH", path, |_| None) {
+        Ok(Route { dialect, .. }) | Err(NoRoute::MethodNotAllowed(dialect)) => {
+            (dialect.problems, dialect.name)
+        }
+        Err(NoRoute::NotFound) => (ProblemStyle::Rfc9457, "unmatched"),
+    };
+    let meta = RequestMeta {
+        request_id: text("/requestContext/requestId").map_or(lambda_request_id, str::to_owned),
+        instance: percent_encode_invalid(path, PATH_EXTRA),
+    };
+    let response = ApiError::Internal.to_response(style, &meta);
+    (to_lambda_response(origin, response), route_name)
+}
+
+/// The runtime's outermost layer: each invocation runs in its own log span
+/// ([`invocation_span`]), with a slot of its own for its pending answer; once its response is
+/// posted, the answer is saved before this invocation's worker asks for the next event.
+/// Lambda freezes an environment only when no invocation is open and it asks for the next
+/// event, so this work runs, and is billed, inside the invocation; the caller has its answer
+/// before it. Invocations served at once each finish their own answer: none waits for another.
+pub struct InvocationLayer<'a, S, D>(pub &'a App<S, D>);
+
+impl<'a, Inner, S, D> Layer<Inner> for InvocationLayer<'a, S, D> {
+    type Service = Invocation<'a, Inner, S, D>;
 
     fn layer(&self, inner: Inner) -> Self::Service {
-        AfterResponse { inner, app: self.0 }
+        Invocation { inner, app: self.0 }
     }
 }
 
-/// See [`AfterResponseLayer`].
-pub struct AfterResponse<'a, Inner, S, D> {
+/// See [`InvocationLayer`]. Cloned once per concurrent worker of the runtime.
+pub struct Invocation<'a, Inner, S, D> {
     inner: Inner,
     app: &'a App<S, D>,
 }
 
-impl<'a, Inner, S, D> Service<LambdaInvocation> for AfterResponse<'a, Inner, S, D>
+impl<Inner: Clone, S, D> Clone for Invocation<'_, Inner, S, D> {
+    fn clone(&self) -> Self {
+        Invocation {
+            inner: self.inner.clone(),
+            app: self.app,
+        }
+    }
+}
+
+impl<'a, Inner, S, D> Service<LambdaInvocation> for Invocation<'a, Inner, S, D>
 where
     Inner: Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error>,
-    Inner::Future: 'a,
+    Inner::Future: Send + 'a,
     S: Store,
     D: ClientLookup,
 {
     type Response = ();
     type Error = lambda_runtime::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + 'a>>;
+    type Future = Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + Send + 'a>>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let answered = self.inner.call(invocation);
+        let span = invocation_span(
+            &invocation.context.request_id,
+            invocation.context.xray_trace_id.as_deref(),
+        );
+        let answered = {
+            let _entered = span.enter();
+            self.inner.call(invocation)
+        };
         let app = self.app;
-        Box::pin(async move {
+        let served = async move {
             let (result, pending) = AFTER_RESPONSE
                 .scope(RefCell::new(None), async move {
                     let result = answered.await;
@@ -446,7 +537,8 @@ where
                 pending.finish(&app.store).await;
             }
             result
-        })
+        };
+        Box::pin(served.instrument(span))
     }
 }
 

@@ -61,6 +61,9 @@ pub async fn handle<S: Store, D: ClientLookup>(
         instance: request.uri().path().to_owned(),
     };
     let (result, style, log, pending) = serve(app, &request, &meta).await;
+    let request_ids = request
+        .lambda_context_ref()
+        .map(|c| (c.request_id.clone(), c.xray_trace_id.clone()));
     let (response, problem) = match result {
         Ok(response) => (response, None),
         Err(error) => (error.to_response(style, &meta), Some(error)),
@@ -72,11 +75,13 @@ pub async fn handle<S: Store, D: ClientLookup>(
         problem.as_ref(),
         &log,
         started.elapsed(),
+        request_ids,
     );
     Handled { response, pending }
 }
 
-/// The summary log line and the metrics of one answered request.
+/// The summary log line and the metrics of one answered request (`request_ids`: the Lambda
+/// invocation's request id and trace id, for the metrics line).
 fn report<S, D>(
     app: &App<S, D>,
     meta: &RequestMeta,
@@ -84,6 +89,7 @@ fn report<S, D>(
     problem: Option<&ApiError>,
     log: &RequestLog,
     latency: Duration,
+    request_ids: Option<(String, Option<String>)>,
 ) {
     let status = response.status().as_u16();
     let route = log.dialect.map(route_template);
@@ -122,6 +128,7 @@ fn report<S, D>(
             Some(ApiError::Rejected(_) | ApiError::MalformedBody(_))
         ),
         throttled: log.store.throttled,
+        invocation: request_ids,
     });
 }
 

@@ -44,6 +44,33 @@ const QUIET_TARGETS: &[&str] = &[
     "lambda_http",
 ];
 
+/// The target of each invocation's span ([`invocation_span`]), enabled at every log level.
+const INVOCATION_TARGET: &str = "invocation";
+
+/// The span every line an invocation logs is written in: its Lambda request id and X-Ray
+/// trace id stand in each such line (`span` and `spans` in JSON), so the lines of invocations
+/// that run at once in one environment are told apart. Its target is enabled whatever the
+/// level, so a line at `WARN` carries them too.
+pub fn invocation_span(request_id: &str, trace_id: Option<&str>) -> tracing::Span {
+    tracing::info_span!(
+        target: INVOCATION_TARGET,
+        "invocation",
+        requestId = request_id,
+        traceId = trace_id.unwrap_or("-")
+    )
+}
+
+/// Reports a panic as one log line naming where it happened, without its message (a message
+/// may hold a value the request carried); the request is answered 500 by the event adapter.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map_or_else(|| "-".to_owned(), |l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(%location, "panic");
+    }));
+}
+
 /// Installs the log subscriber, writing to stdout.
 pub fn init_logging() {
     init_logging_with_writer(std::io::stdout);
@@ -62,6 +89,9 @@ where
     let mut filter = EnvFilter::builder()
         .with_default_directive(level.into())
         .parse_lossy("");
+    if let Ok(directive) = Directive::from_str(&format!("{INVOCATION_TARGET}=info")) {
+        filter = filter.add_directive(directive);
+    }
     for target in QUIET_TARGETS {
         if let Ok(directive) = Directive::from_str(&format!("{target}=info")) {
             filter = filter.add_directive(directive);
@@ -106,6 +136,9 @@ pub struct RequestMetrics {
     pub auth_failed: bool,
     pub validation_failed: bool,
     pub throttled: bool,
+    /// The Lambda request id and X-Ray trace id of the invocation, written beside the metrics
+    /// (as `requestId` and `traceId`), so a metric line is traced to its invocation.
+    pub invocation: Option<(String, Option<String>)>,
 }
 
 /// Where EMF lines go.
@@ -213,14 +246,23 @@ pub fn emf_line(
         metrics.push(("DynamoDBLatency", "Milliseconds", json!(round3(store))));
     }
     let route = ("Route", request.route);
-    match version {
+    let mut document = match version {
         Some(version) => emf_document_at(
             &[route, ("FunctionVersion", version)],
             &metrics,
             timestamp_ms,
         ),
         None => emf_document_at(&[route], &metrics, timestamp_ms),
+    };
+    if let (Some((request_id, trace_id)), Some(fields)) =
+        (&request.invocation, document.as_object_mut())
+    {
+        fields.insert("requestId".into(), json!(request_id));
+        if let Some(trace_id) = trace_id {
+            fields.insert("traceId".into(), json!(trace_id));
+        }
     }
+    document
 }
 
 /// An EMF document, now, with one dimension: `metrics` as (name, unit, value).
@@ -294,6 +336,7 @@ mod tests {
             auth_failed: false,
             validation_failed: status == 422,
             throttled: false,
+            invocation: Some(("lambda-1".into(), Some("Root=1-a-b".into()))),
         }
     }
 
@@ -307,6 +350,8 @@ mod tests {
         assert_eq!(line["Latency"], 12.346);
         assert_eq!(line["Route"], "contacts-v1");
         assert!(line.get("FunctionVersion").is_none());
+        assert_eq!(line["requestId"], "lambda-1");
+        assert_eq!(line["traceId"], "Root=1-a-b");
     }
 
     #[test]

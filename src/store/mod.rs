@@ -222,7 +222,7 @@ pub struct ApiClient {
     pub enabled: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DirectoryError {
     #[error("the clients table is throttling or unavailable: {0}")]
     Unavailable(String),

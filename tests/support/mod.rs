@@ -10,6 +10,7 @@
 
 pub mod eventbridge;
 pub mod fault_proxy;
+pub mod runtime_api;
 pub mod streams;
 
 use std::collections::HashMap;
@@ -398,7 +399,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn from_wire(wire: Json) -> Reply {
+    pub fn from_wire(wire: Json) -> Reply {
         let status = wire["statusCode"].as_u64().expect("statusCode") as u16;
         let mut headers = HashMap::new();
         if let Some(map) = wire["headers"].as_object() {
