@@ -12,7 +12,7 @@ CLIENT_VENV := .venv-client
 CLIENT_TOOLS := $(CLIENT_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import load openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import bench-concurrent load openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -122,6 +122,11 @@ LOAD_SECONDS ?= 20
 load: java $(NODE_TOOLS) ## LOAD_PROCESSES (12) release function processes for LOAD_SECONDS (20) against DynamoDB Local, checked, beside a direct-UpdateItem floor (target/bench/load.md)
 	cargo build --release --bin person-patch --example direct_update
 	LOAD_PROCESSES=$(LOAD_PROCESSES) LOAD_SECONDS=$(LOAD_SECONDS) scripts/with-dynamodb-local cargo bench --bench load
+
+CONCURRENT_SECONDS ?= 5
+bench-concurrent: java $(NODE_TOOLS) ## One process at AWS_LAMBDA_MAX_CONCURRENCY 1, 8, 32, 64 on one core, beside its floor and 12 one-at-a-time processes (target/bench/concurrent.md)
+	cargo build --release --bin person-patch --example concurrent_floor
+	CONCURRENT_SECONDS=$(CONCURRENT_SECONDS) scripts/with-dynamodb-local cargo bench --bench concurrent
 
 bench-import: java $(NODE_TOOLS) ## Import of IMPORT_PERSONS (default 100,000) persons beside a BatchWriteItem floor, and its peak memory (target/bench/import.md)
 	cargo build --release --bin person-patch-admin
