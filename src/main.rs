@@ -12,7 +12,7 @@ use person_patch::ops::aws::SdkSettings;
 use person_patch::ops::config::{max_concurrency, Config};
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
-use person_patch::store::dynamo::DynamoPersonStore;
+use person_patch::store::dynamo::{traced_client, DynamoPersonStore};
 
 /// One thread serves one invocation at a time, and many at once on one vCPU; a scheduler
 /// thread per vCPU only where invocations run at once and there is more than one vCPU to run
@@ -21,6 +21,8 @@ fn main() -> Result<(), Error> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = if max_concurrency() > 1 && cpus > 1 {
         tokio::runtime::Builder::new_multi_thread()
+            // The stack the main thread has, where one-at-a-time invocations run.
+            .thread_stack_size(8 << 20)
             .enable_all()
             .build()?
     } else {
@@ -37,7 +39,7 @@ async fn run() -> Result<(), Error> {
     let config = Config::from_env()?;
     let policy = AuthPolicy::from_env()?;
     let sdk_config = SdkSettings::default().load().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let client = traced_client(aws_sdk_dynamodb::config::Builder::from(&sdk_config));
     let directory = ClientDirectory::new(client.clone(), config.clients_table);
     if config.preconnect {
         directory.preconnect().await;

@@ -19,11 +19,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use person_patch::auth::{Authenticator, WRITE_SCOPE};
 use person_patch::http::app::App;
+use person_patch::ops::aws::SdkSettings;
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
-use person_patch::store::dynamo::DynamoPersonStore;
+use person_patch::store::dynamo::{traced_client, DynamoPersonStore};
 use person_patch::store::{ApiClient, ClientLookup, DirectoryError};
 use serde_json::{json, Value as Json};
+use support::fault_proxy::FaultProxy;
 use support::runtime_api::{trace_id_of, Answer, Invocation, RuntimeApi};
 use support::*;
 
@@ -85,6 +87,7 @@ impl ClientLookup for Watched {
 struct World {
     env: TestEnv,
     api: RuntimeApi,
+    proxy: FaultProxy,
     logs: Captured,
     metrics: Arc<Mutex<Vec<String>>>,
     lookups: Arc<Mutex<HashMap<String, usize>>>,
@@ -119,6 +122,9 @@ impl World {
 fn invocations_served_at_once_keep_what_is_theirs() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // As main.rs gives its scheduler threads: a main thread's stack (a debug build's
+        // futures are many times a release build's).
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
         .expect("a scheduler");
@@ -161,12 +167,15 @@ async fn start() -> World {
     let env = TestEnv::new().await;
     let metrics = Arc::new(Mutex::new(Vec::new()));
     let lookups = Arc::new(Mutex::new(HashMap::new()));
+    // The function's client, as main.rs builds it, through a proxy that records trace headers.
+    let proxy = FaultProxy::start(endpoint()).await;
+    let client = traced_client(config_for(&proxy.endpoint, &SdkSettings::default()));
     let directory = Watched {
-        inner: ClientDirectory::new(env.client.clone(), env.clients_table.clone()),
+        inner: ClientDirectory::new(client.clone(), env.clients_table.clone()),
         lookups: Arc::clone(&lookups),
     };
     let app = App::new(
-        DynamoPersonStore::new(env.client.clone(), env.persons_table.clone()),
+        DynamoPersonStore::new(client, env.persons_table.clone()),
         Authenticator::new(directory),
     )
     .with_metrics(MetricsSink::Memory(Arc::clone(&metrics)));
@@ -178,6 +187,7 @@ async fn start() -> World {
     let world = World {
         env,
         api,
+        proxy,
         logs,
         metrics,
         lookups,
@@ -233,6 +243,7 @@ async fn answers_and_ids_stay_with_their_invocation(world: &World) {
     let v1_before = world.env.demo_v1().await;
     let v2_before = world.env.demo_v2().await;
     world.api.reset_peak();
+    world.proxy.take_traces("UpdateItem");
     let sent = (0..2 * CONCURRENCY).map(|i| {
         let (id, gateway) = (format!("lambda-{i}"), format!("gateway-{i}"));
         let event = if i % 2 == 0 {
@@ -262,6 +273,18 @@ async fn answers_and_ids_stay_with_their_invocation(world: &World) {
     let v1_after = world.env.demo_v1().await;
     assert_eq!(version(&v2_after), version(&v2_before) + CONCURRENCY as u64);
     assert_eq!(version(&v1_after), version(&v1_before) + CONCURRENCY as u64);
+
+    // Each update named its own invocation's trace to DynamoDB.
+    let traces = world.proxy.take_traces("UpdateItem");
+    let expected: BTreeSet<String> = (0..2 * CONCURRENCY)
+        .map(|i| trace_id_of(&format!("lambda-{i}")))
+        .collect();
+    let sent: BTreeSet<String> = traces.iter().flatten().cloned().collect();
+    assert_eq!(traces.len(), 2 * CONCURRENCY, "{traces:#?}");
+    assert_eq!(
+        sent, expected,
+        "every update carries its invocation's trace header"
+    );
 
     // Each summary line is in its own invocation's span: API Gateway's request id i goes with
     // Lambda's request id i and trace id i, and no line carries another invocation's ids.

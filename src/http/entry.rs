@@ -40,6 +40,7 @@ use crate::http::headers::InvalidHeader;
 use crate::http::idempotency::pending::PendingAnswer;
 use crate::http::problem::{ApiError, RequestMeta};
 use crate::http::routing::{route, NoRoute, Route};
+use crate::ops::aws::traced;
 use crate::ops::telemetry::{invocation_span, RequestMetrics};
 use crate::store::{ClientLookup, Store};
 
@@ -471,7 +472,8 @@ fn panicked(raw: &str, lambda_request_id: String) -> (EventResponse, &'static st
 }
 
 /// The runtime's outermost layer: each invocation runs in its own log span
-/// ([`invocation_span`]), with a slot of its own for its pending answer; once its response is
+/// ([`invocation_span`]) and X-Ray trace ([`traced`]), with a slot of its own for its pending
+/// answer; once its response is
 /// posted, the answer is saved before this invocation's worker asks for the next event.
 /// Lambda freezes an environment only when no invocation is open and it asks for the next
 /// event, so this work runs, and is billed, inside the invocation; the caller has its answer
@@ -521,6 +523,7 @@ where
             &invocation.context.request_id,
             invocation.context.xray_trace_id.as_deref(),
         );
+        let trace_id = invocation.context.xray_trace_id.clone();
         let answered = {
             let _entered = span.enter();
             self.inner.call(invocation)
@@ -538,7 +541,7 @@ where
             }
             result
         };
-        Box::pin(served.instrument(span))
+        Box::pin(traced(trace_id, served).instrument(span))
     }
 }
 

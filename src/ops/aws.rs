@@ -5,15 +5,23 @@
 //! The budget: an attempt may take 1.5 s, three attempts with 25–250 ms backoff fit in the 4 s
 //! operation timeout, which leaves the 10 s function timeout (and API Gateway's 30 s) far away:
 //! a slow or unreachable DynamoDB becomes a 503 with `Retry-After`, never a hung invocation.
+//!
+//! Every call names the X-Ray trace of the invocation it is made for ([`InvocationTrace`]).
 
+use std::future::Future;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Builder as HttpClientBuilder;
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 
@@ -208,6 +216,49 @@ where
         error.code().unwrap_or("-"),
         error.request_id().unwrap_or("-")
     )
+}
+
+tokio::task_local! {
+    /// The X-Ray trace header of the invocation a task serves.
+    static INVOCATION_TRACE: String;
+}
+
+/// Runs `work` for the invocation traced by `trace_id`: the AWS calls it makes through a client
+/// with [`InvocationTrace`] send that trace header.
+pub async fn traced<F: Future>(trace_id: Option<String>, work: F) -> F::Output {
+    match trace_id {
+        Some(trace_id) => INVOCATION_TRACE.scope(trace_id, work).await,
+        None => work.await,
+    }
+}
+
+/// Sends the X-Ray trace header (`X-Amzn-Trace-Id`) of the invocation a call is made for
+/// ([`traced`]), so the AWS service's side joins its trace. The SDK sends the one in
+/// `_X_AMZN_TRACE_ID`, which the Lambda runtime sets only where one invocation runs at a time:
+/// one variable cannot name the traces of invocations served at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InvocationTrace;
+
+impl Intercept for InvocationTrace {
+    fn name(&self) -> &'static str {
+        "InvocationTrace"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let _ = INVOCATION_TRACE.try_with(|trace_id| {
+            // A trace id no header can hold is left off, not sent broken.
+            let _ = context
+                .request_mut()
+                .headers_mut()
+                .try_insert("x-amzn-trace-id", trace_id.clone());
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::Instant;
 use aws_sdk_dynamodb::Client;
 
 use crate::engine::Definitions;
+use crate::ops::aws::InvocationTrace;
 use crate::table::CustomerId;
 
 /// Each customer's definitions, with the instant they expire ([`super::definitions`] fills
@@ -22,6 +23,12 @@ pub struct DynamoPersonStore {
     pub(super) client: Client,
     pub(super) table: String,
     pub(super) definitions: Arc<DefinitionsCache>,
+}
+
+/// The DynamoDB client the function runs on: `config`, and every call naming the trace of the
+/// invocation it is made for ([`InvocationTrace`]).
+pub fn traced_client(config: aws_sdk_dynamodb::config::Builder) -> Client {
+    Client::from_conf(config.interceptor(InvocationTrace).build())
 }
 
 impl DynamoPersonStore {

@@ -61,6 +61,8 @@ struct State {
     /// requests (`None`: for all).
     rules: HashMap<String, (usize, Fault, Option<usize>)>,
     seen: HashMap<String, usize>,
+    /// Each request's operation and `X-Amzn-Trace-Id`, in order.
+    traces: Vec<(String, Option<String>)>,
 }
 
 #[derive(Clone)]
@@ -119,6 +121,16 @@ impl FaultProxy {
             .unwrap_or(&0)
     }
 
+    /// The `X-Amzn-Trace-Id` of each request of `operation` since the last call, in order.
+    pub fn take_traces(&self, operation: &str) -> Vec<Option<String>> {
+        let mut state = self.state.lock().expect("proxy state");
+        std::mem::take(&mut state.traces)
+            .into_iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, trace)| trace)
+            .collect()
+    }
+
     fn decide(&self, operation: &str, body: &[u8]) -> Fault {
         let mut state = self.state.lock().expect("proxy state");
         *state.seen.entry(operation.to_owned()).or_default() += 1;
@@ -153,6 +165,12 @@ impl FaultProxy {
             let operation = header(&head, "x-amz-target")
                 .and_then(|t| t.rsplit('.').next().map(str::to_owned))
                 .unwrap_or_default();
+            let trace = header(&head, "x-amzn-trace-id").map(str::to_owned);
+            self.state
+                .lock()
+                .expect("proxy state")
+                .traces
+                .push((operation.clone(), trace));
             let fault = self.decide(&operation, &body);
             if let Fault::DelayRequest(delay) = fault {
                 tokio::time::sleep(delay).await;

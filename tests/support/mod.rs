@@ -122,15 +122,18 @@ pub fn client() -> Client {
 
 /// A client for `endpoint` with the function's retry and timeout settings.
 pub fn client_for(endpoint: &str, settings: &SdkSettings) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    Client::from_conf(config_for(endpoint, settings).build())
+}
+
+/// The configuration of [`client_for`], to build on.
+pub fn config_for(endpoint: &str, settings: &SdkSettings) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
         .endpoint_url(endpoint)
         .retry_config(settings.retry_config())
         .timeout_config(settings.timeout_config())
-        .build();
-    Client::from_conf(config)
 }
 
 static TABLE_SEQUENCE: AtomicUsize = AtomicUsize::new(0);
