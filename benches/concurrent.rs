@@ -27,11 +27,10 @@ use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod harness;
-#[path = "../tests/support/runtime_api.rs"]
-mod runtime_api;
 
-use harness::{env_usize, local_client, percentile, root, round, rss_kib, spawn_with, Launch};
-use runtime_api::{Answer, Invocation, RuntimeApi};
+use harness::proc::{cpu_seconds, rss_kib};
+use harness::runtime_api::{Answer, Invocation, RuntimeApi};
+use harness::{env_usize, local_client, percentile, root, round, spawn_with, Launch};
 
 const LEVELS: [usize; 4] = [1, 8, 32, 64];
 /// On-demand Lambda's way: this many processes, one request at a time each.
@@ -307,20 +306,6 @@ fn one_core() -> Option<PathBuf> {
     std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string()).ok()?;
     std::fs::write(dir.join("cpu.cfs_quota_us"), PERIOD_US.to_string()).ok()?;
     Some(dir)
-}
-
-/// User and system CPU seconds `pid` has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The floor at `level`: `examples/concurrent_floor` on the same core; `keyed`: the three calls

@@ -21,6 +21,7 @@ use serde_json::{json, Value as Json};
 
 mod harness;
 
+use harness::proc::rss_kib;
 use harness::*;
 
 async fn warm(

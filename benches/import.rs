@@ -24,6 +24,7 @@ use serde_json::json;
 
 mod harness;
 
+use harness::proc::rss_kib;
 use harness::*;
 
 const TASKS: usize = 16;

@@ -20,6 +20,8 @@ use person_patch::store::{Claim, ClaimRequest, EntryKey, KeyStore, PersonKey, Sa
 
 #[path = "../benches/harness/floor.rs"]
 mod floor;
+#[path = "../benches/harness/proc.rs"]
+mod proc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -113,7 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (all, cpu_at_start) = local
         .run_until(async move {
             tokio::time::sleep_until(counted_from.into()).await;
-            let cpu_at_start = cpu_seconds();
+            let cpu_at_start = proc::cpu_seconds("self");
             let mut all = Vec::new();
             for task in tasks {
                 all.extend(task.await.unwrap_or_default());
@@ -121,37 +123,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (all, cpu_at_start)
         })
         .await;
-    let peak_rss_kib = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-        })
-        .unwrap_or(0);
+    let peak_rss_kib = proc::rss_kib("self", "VmHWM:");
     println!(
         "{}",
         serde_json::json!({
             "millis": all,
-            "cpu_seconds": cpu_seconds() - cpu_at_start,
+            "cpu_seconds": proc::cpu_seconds("self") - cpu_at_start,
             "peak_rss_kib": peak_rss_kib,
         })
     );
     Ok(())
-}
-
-/// User and system CPU seconds this process has used.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }

@@ -9,28 +9,17 @@ use person_patch::auth::{AuthPolicy, Authenticator, LOG_FINGERPRINT_KEY_ENV};
 use person_patch::http::app::App;
 use person_patch::http::entry::serve;
 use person_patch::ops::aws::SdkSettings;
-use person_patch::ops::config::{max_concurrency, Config};
+use person_patch::ops::config::Config;
 use person_patch::ops::telemetry::MetricsSink;
 use person_patch::store::clients::ClientDirectory;
 use person_patch::store::dynamo::{traced_client, DynamoPersonStore};
 
-/// One thread serves one invocation at a time, and many at once on one vCPU; a scheduler
-/// thread per vCPU only where invocations run at once and there is more than one vCPU to run
-/// them on (DECISIONS.md, "Many invocations at once").
-fn main() -> Result<(), Error> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtime = if max_concurrency() > 1 && cpus > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-            // The stack the main thread has, where one-at-a-time invocations run.
-            .thread_stack_size(8 << 20)
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    };
-    runtime.block_on(run())
+/// One scheduler thread, whether it serves one invocation at a time or many at once: an
+/// environment on Lambda Managed Instances has one vCPU (template.yaml; DECISIONS.md, "Many
+/// invocations at once").
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    run().await
 }
 
 async fn run() -> Result<(), Error> {

@@ -1,7 +1,8 @@
 //! One environment serving many invocations at once, as on Lambda Managed Instances
 //! (`AWS_LAMBDA_MAX_CONCURRENCY` above 1): the function's own runtime wiring
-//! ([`person_patch::http::entry::serve`]) runs in this process on a two-thread scheduler, fed
-//! by a Runtime API stand-in that hands out events side by side, against DynamoDB Local.
+//! ([`person_patch::http::entry::serve`]) runs in this process on a two-thread scheduler (so
+//! invocations also run on two threads at once), fed by a Runtime API stand-in that hands out
+//! events side by side, against DynamoDB Local.
 //! Everything that belongs to a request stays with it: its answer, its ids in every log line
 //! and metrics line, its deadline, its Idempotency-Key answer and its panic; callers of one
 //! client share one clients-table lookup.
@@ -12,7 +13,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,31 +31,6 @@ use support::*;
 
 /// How many invocations the environment serves at once.
 const CONCURRENCY: usize = 8;
-
-/// Log output, shared with the subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Every JSON line written since the last call.
-    fn take(&self) -> Vec<Json> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
-    }
-}
 
 /// The clients table as the function reads it, with lookups counted per id; a lookup of
 /// `panicking-client` panics, and one of a `slow-` or `flight-` id takes a while first.
@@ -88,7 +63,7 @@ struct World {
     env: TestEnv,
     api: RuntimeApi,
     proxy: FaultProxy,
-    logs: Captured,
+    logs: CapturedLogs,
     metrics: Arc<Mutex<Vec<String>>>,
     lookups: Arc<Mutex<HashMap<String, usize>>>,
     /// A generated secret every client made here shares.
@@ -122,8 +97,8 @@ impl World {
 fn invocations_served_at_once_keep_what_is_theirs() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        // As main.rs gives its scheduler threads: a main thread's stack (a debug build's
-        // futures are many times a release build's).
+        // A main thread's stack, where main.rs runs its one scheduler thread (a debug
+        // build's futures are many times a release build's).
         .thread_stack_size(8 << 20)
         .enable_all()
         .build()
@@ -152,7 +127,7 @@ async fn start() -> World {
     ] {
         std::env::set_var(name, value);
     }
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let writer = logs.clone();
     person_patch::ops::telemetry::init_logging_with_writer(move || writer.clone());
     person_patch::ops::telemetry::log_panics();

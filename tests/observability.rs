@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use person_patch::ops::aws::SdkSettings;
@@ -14,20 +13,6 @@ use person_patch::ops::telemetry::{Metrics, MetricsSink};
 use serde_json::{json, Value as Json};
 use support::fault_proxy::Fault;
 use support::*;
-
-/// Log output, shared with the subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const SENTINELS: &[&str] = &[
     "Xanthippe7Q",              // a first name
@@ -56,7 +41,7 @@ fn basic_with_secret(event: Event) -> Event {
 fn logs_hold_no_personal_data_and_metrics_follow_emf() {
     std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
     std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "trace");
-    let captured = Captured::default();
+    let captured = CapturedLogs::default();
     let writer = captured.clone();
     person_patch::ops::telemetry::init_logging_with_writer(move || writer.clone());
 

@@ -30,7 +30,6 @@ CASES = {
     "managed-instances": {
         "ManagedInstancesSubnetIds": ["subnet-0a1", "subnet-0b2"],
         "ManagedInstancesSecurityGroupIds": ["sg-0c3"],
-        "ManagedInstancesMemorySize": "4096",
         "ManagedInstancesMaxConcurrency": "64",
     },
 }
@@ -232,7 +231,7 @@ def check(case, overrides, output):
         assert "PersonPatchCapacityProvider" in referenced(capacity["CapacityProviderArn"]), capacity
         assert str(capacity["PerExecutionEnvironmentMaxConcurrency"]) == parameters["ManagedInstancesMaxConcurrency"]
         assert capacity["ExecutionEnvironmentMemoryGiBPerVCpu"] == 2, capacity
-        assert str(function["MemorySize"]) == parameters["ManagedInstancesMemorySize"], function["MemorySize"]
+        assert function["MemorySize"] == 2048, function["MemorySize"]
         provider = resources["PersonPatchCapacityProvider"]["Properties"]
         assert provider["VpcConfig"]["SubnetIds"] == parameters["ManagedInstancesSubnetIds"], provider
         assert provider["InstanceRequirements"]["Architectures"] == ["arm64"], provider

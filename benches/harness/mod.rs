@@ -6,6 +6,9 @@
 
 pub mod floor;
 pub mod load;
+pub mod proc;
+#[path = "../../tests/support/runtime_api.rs"]
+pub mod runtime_api;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +21,7 @@ use person_patch::engine::{build_update, json, validate, Definitions, Preconditi
 use person_patch::store::tables::Tables;
 use person_patch::store::PersonKey;
 use serde_json::{json, Value as Json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Mutex};
 
@@ -135,31 +138,7 @@ pub async fn serve(
     // As the real Runtime API does: no Nagle delay on small writes.
     stream.set_nodelay(true)?;
     let mut stream = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if stream.read_line(&mut request_line).await? == 0 {
-            return Ok(());
-        }
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            stream.read_line(&mut line).await?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).await?;
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_owned();
+    while let Some((path, body)) = runtime_api::read_request(&mut stream).await? {
         if path.ends_with("/invocation/next") {
             let _ = seen.send(Seen::Next(Instant::now()));
             // No more events once the stand-in is dropped: the process is about to be stopped.
@@ -213,6 +192,7 @@ pub async fn serve(
                 .await?;
         }
     }
+    Ok(())
 }
 
 pub fn spawn_function(binary: &Path, port: u16) -> Child {
@@ -294,17 +274,6 @@ pub fn local_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
             .timeout_config(settings.timeout_config())
             .build(),
     )
-}
-
-pub fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- measurements

@@ -537,7 +537,11 @@ where
                 })
                 .await;
             if let Some(pending) = pending {
-                pending.finish(&app.store).await;
+                // A panic here must not end the worker, which serves the invocations after
+                // this one: the entry is left to lapse with its lock.
+                let _ = AssertUnwindSafe(pending.finish(&app.store))
+                    .catch_unwind()
+                    .await;
             }
             result
         };

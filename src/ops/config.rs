@@ -10,20 +10,6 @@ pub const CLIENTS_TABLE_ENV: &str = "CLIENTS_TABLE";
 /// The environment variable that turns the init-phase connection off: `DYNAMODB_PRECONNECT=off`.
 pub const PRECONNECT_ENV: &str = "DYNAMODB_PRECONNECT";
 
-/// Lambda's environment variable for how many invocations one execution environment serves at
-/// once (Lambda Managed Instances set it).
-pub const MAX_CONCURRENCY_ENV: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
-
-/// How many invocations this environment serves at once: [`MAX_CONCURRENCY_ENV`] read as the
-/// Lambda runtime reads it (a whole number above 0), else 1.
-pub fn max_concurrency() -> u32 {
-    env::var(MAX_CONCURRENCY_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub persons_table: String,

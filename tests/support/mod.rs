@@ -749,3 +749,28 @@ pub fn big_values(ids: std::ops::Range<i64>) -> Event {
         .collect();
     Event::v1(Shape::HttpApi).json_body(&json!({ "customFields": entries }))
 }
+
+/// Log output, shared with the log subscriber (`init_logging_with_writer`).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Every JSON line written since the last call.
+    pub fn take(&self) -> Vec<Json> {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}

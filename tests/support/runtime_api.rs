@@ -163,31 +163,39 @@ async fn next_invocation(state: &State) -> Invocation {
     }
 }
 
+/// Reads one HTTP/1.1 request of the runtime client's: its path and body; `None` once the
+/// connection is closed.
+pub async fn read_request(
+    stream: &mut BufReader<TcpStream>,
+) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut request_line = String::new();
+    if stream.read_line(&mut request_line).await? == 0 {
+        return Ok(None);
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).await?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await?;
+    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    Ok(Some((path.to_owned(), body)))
+}
+
 /// One connection of the function's runtime client: requests one after another.
 async fn serve(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut stream = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if stream.read_line(&mut request_line).await? == 0 {
-            return Ok(());
-        }
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            stream.read_line(&mut line).await?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).await?;
-        let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    while let Some((path, body)) = read_request(&mut stream).await? {
         if path.ends_with("/invocation/next") {
             state.nexts.fetch_add(1, Ordering::SeqCst);
             let invocation = next_invocation(&state).await;
@@ -234,4 +242,5 @@ async fn serve(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
                 .await?;
         }
     }
+    Ok(())
 }
