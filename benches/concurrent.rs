@@ -403,10 +403,8 @@ async fn function(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let started = Instant::now();
-    let counted_from = started + WARM_UP;
+    let counted_from = Instant::now() + WARM_UP;
     let ends = counted_from + Duration::from_secs(setup.seconds);
-    let cpu_at_start = Arc::new(std::sync::Mutex::new(None::<f64>));
     let pids: Vec<u32> = children.iter().map(Child::id).collect();
     let mut callers = Vec::new();
     for slot in 0..slots {
@@ -441,15 +439,8 @@ async fn function(
         }));
     }
     // The CPU baseline once the warm-up ends.
-    {
-        let pids = pids.clone();
-        let cpu_at_start = Arc::clone(&cpu_at_start);
-        tokio::spawn(async move {
-            tokio::time::sleep_until(counted_from.into()).await;
-            let used: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
-            *cpu_at_start.lock().expect("cpu") = Some(used);
-        });
-    }
+    tokio::time::sleep_until(counted_from.into()).await;
+    let cpu_then: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
     let mut measured = Measured::default();
     for caller in callers {
         for (status, took) in caller.await.expect("a caller") {
@@ -462,16 +453,9 @@ async fn function(
         }
     }
     measured.requests = measured.millis.len();
-    measured.seconds = ends
-        .saturating_duration_since(counted_from)
-        .as_secs_f64()
-        .max(
-            Instant::now()
-                .saturating_duration_since(counted_from)
-                .as_secs_f64(),
-        );
+    // Callers send until `ends` and wait for their last answers: never less than planned.
+    measured.seconds = counted_from.elapsed().as_secs_f64();
     let cpu_now: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
-    let cpu_then = cpu_at_start.lock().expect("cpu").unwrap_or(0.0);
     measured.cpu_seconds = cpu_now - cpu_then;
     measured.peak_rss_kib = pids.iter().map(|p| rss_kib(*p, "VmHWM:")).sum();
     for mut child in children {

@@ -45,7 +45,8 @@ impl LookupFlights {
     }
 
     /// How many ids have a lookup in flight.
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
         self.flights.lock().map_or(0, |flights| flights.len())
     }
 }

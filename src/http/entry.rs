@@ -473,9 +473,8 @@ fn panicked(raw: &str, lambda_request_id: String) -> (EventResponse, &'static st
 
 /// The runtime's outermost layer: each invocation runs in its own log span
 /// ([`invocation_span`]) and X-Ray trace ([`traced`]), with a slot of its own for its pending
-/// answer; once its response is
-/// posted, the answer is saved before this invocation's worker asks for the next event.
-/// Lambda freezes an environment only when no invocation is open and it asks for the next
+/// answer; once its response is posted, the answer is saved before this invocation's worker
+/// asks for the next event. Lambda freezes an environment only when no invocation is open and it asks for the next
 /// event, so this work runs, and is billed, inside the invocation; the caller has its answer
 /// before it. Invocations served at once each finish their own answer: none waits for another.
 pub struct InvocationLayer<'a, S, D>(pub &'a App<S, D>);

@@ -18,9 +18,9 @@ pub enum Ending {
 
 /// What a keyed request leaves to do once its response is posted: save its answer, or release
 /// the key. The caller gets its answer one round trip sooner; the entry is finished right
-/// after, before the invocation's worker takes another event. It belongs to the invocation that made it:
-/// the event adapter hands it back beside the response, and whoever posts the response runs
-/// [`PendingAnswer::finish`] (the Lambda entry point's outermost layer,
+/// after, before the invocation's worker takes another event. It belongs to the invocation
+/// that made it: the event adapter hands it back beside the response, and whoever posts the
+/// response runs [`PendingAnswer::finish`] (the Lambda entry point's outermost layer,
 /// [`crate::http::entry::InvocationLayer`]).
 #[derive(Debug)]
 #[must_use = "a pending answer is lost unless it is finished"]
