@@ -200,6 +200,35 @@ pub mod idempotency {
     pub const RUNNING: &str = "running";
     pub const DONE: &str = "done";
     pub const RELEASED: &str = "released";
+
+    /// An entry's [`STATE`], parsed once where it is read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum EntryState {
+        Running,
+        Done,
+        Released,
+    }
+
+    impl EntryState {
+        /// The state a stored value names; `None` for anything else.
+        pub fn parse(stored: &str) -> Option<EntryState> {
+            match stored {
+                RUNNING => Some(EntryState::Running),
+                DONE => Some(EntryState::Done),
+                RELEASED => Some(EntryState::Released),
+                _ => None,
+            }
+        }
+
+        /// The stored value.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                EntryState::Running => RUNNING,
+                EntryState::Done => DONE,
+                EntryState::Released => RELEASED,
+            }
+        }
+    }
 }
 
 /// The table's TTL attribute (epoch seconds); only idempotency records carry it.

@@ -32,6 +32,16 @@ pub enum Precondition {
     VersionIn(Vec<u64>),
 }
 
+impl Precondition {
+    /// Whether a record at `version` meets it.
+    pub fn allows(&self, version: u64) -> bool {
+        match self {
+            Precondition::Exists => true,
+            Precondition::VersionIn(versions) => versions.contains(&version),
+        }
+    }
+}
+
 /// The expressions and placeholder maps of one `UpdateItem`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdatePlan {
@@ -49,6 +59,34 @@ pub struct UpdatePlan {
     pub creates_maps: Vec<&'static str>,
     /// The write id the plan stamps (see [`LAST_WRITE_ID`]).
     pub write_id: String,
+    /// The fence of a keyed write ([`UpdatePlan::fenced`]): the update applies only while the
+    /// item's `updatedAt` is older than it. A fenced update is sent again only after DynamoDB
+    /// answered that it applied nothing (see [`crate::store::persons`]).
+    pub fence: Option<String>,
+}
+
+impl UpdatePlan {
+    /// The plan (and its fallback), applying only while the item's `updatedAt` is older than
+    /// `fence`: a sending that lands after anyone wrote the item at or past the fence applies
+    /// nothing. Keyed writes are fenced at their claim's lock end (the rules are
+    /// [`crate::http::idempotency`]'s). An `updatedAt` of another type than text never
+    /// compares, so it does not fence.
+    pub fn fenced(mut self, fence: &str) -> UpdatePlan {
+        if !self
+            .names
+            .iter()
+            .any(|(placeholder, _)| placeholder == "#updatedAt")
+        {
+            self.names.push(("#updatedAt".into(), UPDATED_AT.into()));
+        }
+        self.values
+            .push((":fence".into(), Value::S(fence.to_owned())));
+        self.condition_expression
+            .push_str(" AND NOT (#updatedAt >= :fence)");
+        self.fence = Some(fence.to_owned());
+        self.fallback = self.fallback.map(|f| Box::new(f.fenced(fence)));
+        self
+    }
 }
 
 /// Builds the update for `patch`: stamps `updatedAt`, `updatedBy` and the write id, raises
@@ -127,6 +165,7 @@ fn build(
         fallback: None,
         creates_maps: creates_maps.to_vec(),
         write_id: stamp.write_id.to_owned(),
+        fence: None,
     }
 }
 
@@ -274,6 +313,25 @@ mod tests {
             target: Target::Attribute(attribute),
             op: Op::Remove,
         }
+    }
+
+    #[test]
+    fn a_fenced_plan_applies_only_below_its_fence() {
+        let patch = Patch::new(vec![set("forename", "Ada")]).unwrap();
+        let plan = build_update(&patch, &STAMP, &Precondition::Exists).fenced("F");
+        assert_eq!(
+            plan.condition_expression,
+            "attribute_exists(#pk) AND (attribute_not_exists(#writeId) OR #writeId <> :writeId) \
+             AND NOT (#updatedAt >= :fence)"
+        );
+        assert_eq!(plan.fence.as_deref(), Some("F"));
+        assert_eq!(
+            plan.values.last(),
+            Some(&(":fence".to_owned(), Value::S("F".into())))
+        );
+        let unfenced = build_update(&patch, &STAMP, &Precondition::Exists);
+        assert_eq!(unfenced.fence, None);
+        assert!(!unfenced.condition_expression.contains(":fence"));
     }
 
     #[test]

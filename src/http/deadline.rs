@@ -10,6 +10,11 @@ use tokio::time::Instant;
 /// The time left for answering after the last DynamoDB call may end.
 pub const MARGIN: Duration = Duration::from_secs(1);
 
+/// What of [`MARGIN`] the calls given [`Deadline::with_grace`] may use: a settle read and the
+/// key's finish, each ending by the request's deadline plus this, leave more than half of the
+/// margin for posting the response.
+pub const GRACE: Duration = Duration::from_millis(400);
+
 /// When the request's DynamoDB calls must have ended; `None` when the invocation names no
 /// deadline (a test or a local tool calling the handler directly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,13 @@ impl Deadline {
         };
         let left = Duration::from_millis(left_ms).saturating_sub(MARGIN);
         Deadline(Some(Instant::now() + left))
+    }
+
+    /// The deadline `grace` later: for the few calls that may run past the request's deadline
+    /// (settling a write whose fate the deadline left unknown, and finishing the key after the
+    /// response), inside the [`MARGIN`] left before Lambda stops the invocation.
+    pub fn with_grace(self, grace: Duration) -> Deadline {
+        Deadline(self.0.map(|at| at + grace))
     }
 
     /// Whether `wait` ends before the deadline.

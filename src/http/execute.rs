@@ -99,12 +99,35 @@ impl Prepared {
     }
 }
 
-/// Steps 6–9: media type, size, JSON, field rules, and the update, stamped with `write_id`.
+/// The terms of the one update a request sends.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteTerms<'a> {
+    /// Stamped as the person's `lastWriteId`: the same for every sending of the update.
+    pub write_id: &'a str,
+    /// A keyed write's fence (see [`crate::engine::UpdatePlan::fenced`]).
+    pub fence: Option<OffsetDateTime>,
+    /// A taken-over write carried out: the version the read that settled it found, which the
+    /// update then requires (see [`crate::http::idempotency`]).
+    pub read_version: Option<u64>,
+}
+
+impl<'a> WriteTerms<'a> {
+    /// A plain request's update: its write id alone.
+    pub fn plain(write_id: &'a str) -> WriteTerms<'a> {
+        WriteTerms {
+            write_id,
+            fence: None,
+            read_version: None,
+        }
+    }
+}
+
+/// Steps 6–9: media type, size, JSON, field rules, and the update, on `terms`.
 pub async fn execute<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
-    write_id: &str,
+    terms: &WriteTerms<'_>,
 ) -> Executed {
     let now = (app.clock)();
     let (patch, mut store) = match read_patch(app, request, prepared, now).await {
@@ -117,9 +140,9 @@ pub async fn execute<S: Store, D: ClientLookup>(
     let stamp = Stamp {
         updated_at: &updated_at,
         updated_by: &prepared.principal.id,
-        write_id,
+        write_id: terms.write_id,
     };
-    let (result, used, failed_update) = update(app, prepared, &patch, &stamp).await;
+    let (result, used, failed_update) = update(app, prepared, &patch, &stamp, terms).await;
     store.add(used);
     Executed {
         result,
@@ -185,18 +208,38 @@ fn read_body(request: &Request) -> Result<&[u8], ApiError> {
     Ok(body)
 }
 
-/// Step 9: one conditional `UpdateItem`.
+/// Step 9: one conditional `UpdateItem`. A taken-over write whose read version `If-Match`
+/// refuses is refused as the update would be, without sending it.
 async fn update<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
     patch: &Patch,
     stamp: &Stamp<'_>,
+    terms: &WriteTerms<'_>,
 ) -> (
     Result<Response<Body>, ApiError>,
     StoreUse,
     Option<CallFailure>,
 ) {
-    let plan = build_update(patch, stamp, &prepared.precondition);
+    let precondition = match terms.read_version {
+        None => prepared.precondition.clone(),
+        Some(read) if prepared.precondition.allows(read) => Precondition::VersionIn(vec![read]),
+        Some(read) => {
+            let refusal = StoreError::VersionMismatch {
+                current: Some(read),
+            };
+            let error = store_error(refusal.clone(), prepared.dialect);
+            return (
+                Err(error),
+                StoreUse::default(),
+                Some(CallFailure::Store(refusal)),
+            );
+        }
+    };
+    let mut plan = build_update(patch, stamp, &precondition);
+    if let Some(fence) = terms.fence {
+        plan = plan.fenced(&table::timestamp(fence));
+    }
     let key = prepared.person_key();
     let returning = match prepared.dialect.success {
         Success::NoContent => Returning::Changes,
@@ -225,8 +268,18 @@ pub async fn call<T>(
     during: &'static str,
     store_call: impl Future<Output = Result<T, StoreError>>,
 ) -> (Result<T, ApiError>, StoreUse) {
+    call_by(prepared.deadline, prepared, during, store_call).await
+}
+
+/// [`call`] under another deadline than the request's (see [`Deadline::with_grace`]).
+pub async fn call_by<T>(
+    deadline: Deadline,
+    prepared: &Prepared,
+    during: &'static str,
+    store_call: impl Future<Output = Result<T, StoreError>>,
+) -> (Result<T, ApiError>, StoreUse) {
     let started = Instant::now();
-    let outcome = prepared.deadline.run(store_call).await;
+    let outcome = deadline.run(store_call).await;
     answer_of_call(prepared, during, outcome, started.elapsed())
 }
 

@@ -15,7 +15,7 @@ use crate::engine::Precondition;
 use crate::http::app::App;
 use crate::http::conditional;
 use crate::http::deadline::{Deadline, Expired};
-use crate::http::execute::{execute, past_deadline, Prepared, StoreUse};
+use crate::http::execute::{execute, past_deadline, Prepared, StoreUse, WriteTerms};
 use crate::http::headers::{customer_of, request_id, InvalidHeader};
 use crate::http::idempotency::flow::{self, Outcome};
 use crate::http::idempotency::key::parse_key;
@@ -202,7 +202,7 @@ async fn serve<S: Store, D: ClientLookup>(
                 // The write id is the same for every attempt the SDK makes of this update,
                 // and new for every request.
                 let write_id = uuid::Uuid::new_v4().simple().to_string();
-                execute(app, request, &prepared, &write_id).await
+                execute(app, request, &prepared, &WriteTerms::plain(&write_id)).await
             }
             Some(key) => {
                 log.idempotency_key = Some(key.log_hash());

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
@@ -13,10 +13,12 @@ use time::OffsetDateTime;
 use super::dynamo::DynamoPersonStore;
 use super::item::Item;
 use super::sdk::classify_other;
-use super::{Claim, ClaimRequest, EntryKey, KeyStore, KeyedWrite, SavedAnswer, StoreError};
+use super::{
+    Claim, ClaimRequest, EntryKey, Finished, KeyStore, KeyedWrite, SavedAnswer, StoreError,
+};
 use crate::table::idempotency::{
-    BODY, CLAIM, CLAIMED_AT, CLAIM_WRITE_ID, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL, RELEASED,
-    RUNNING, STATE, STATUS,
+    EntryState, BODY, CLAIM, CLAIMED_AT, CLAIM_WRITE_ID, DONE, FINGERPRINT, HEADERS, LOCKED_UNTIL,
+    RELEASED, RUNNING, STATE, STATUS,
 };
 use crate::table::{EXPIRES_AT, PARTITION_KEY, SORT_KEY};
 
@@ -77,7 +79,8 @@ impl KeyStore for DynamoPersonStore {
                 _ => return Err(classify_other(&error)),
             },
         };
-        if number(&old, EXPIRES_AT).is_some_and(|expires| expires < now) {
+        let old = StoredEntry::of(&old);
+        if old.expires_at.is_some_and(|expires| expires < now) {
             return self.claim_expired(&request).await;
         }
         claim_refused(&old, &request)
@@ -88,7 +91,7 @@ impl KeyStore for DynamoPersonStore {
         entry: &EntryKey,
         claim_id: &str,
         answer: &SavedAnswer,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Finished, StoreError> {
         let headers = answer
             .headers
             .iter()
@@ -114,8 +117,8 @@ impl KeyStore for DynamoPersonStore {
             .await
     }
 
-    /// A released key's next claim draws a new write id: this one's update was not applied.
-    async fn release(&self, entry: &EntryKey, claim_id: &str) -> Result<(), StoreError> {
+    /// A released key's next claim draws a new write id.
+    async fn release(&self, entry: &EntryKey, claim_id: &str) -> Result<Finished, StoreError> {
         let names = HashMap::from([
             ("#writeId".to_owned(), CLAIM_WRITE_ID.to_owned()),
             ("#claimedAt".to_owned(), CLAIMED_AT.to_owned()),
@@ -155,9 +158,11 @@ impl DynamoPersonStore {
                 write_id: request.claim_id.to_owned(),
                 claimed_at: request.now,
             })),
-            // Another request renewed the entry first.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Claim::InFlight),
-            Err(e) => Err(classify_other(&e)),
+            Err(error) => match error.as_service_error() {
+                // Another request renewed the entry first.
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(Claim::InFlight),
+                _ => Err(classify_other(&error)),
+            },
         }
     }
 
@@ -170,7 +175,7 @@ impl DynamoPersonStore {
         expression: &str,
         mut names: HashMap<String, String>,
         mut values: Item,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Finished, StoreError> {
         names.insert("#claim".to_owned(), CLAIM.to_owned());
         names.insert("#state".to_owned(), STATE.to_owned());
         values.insert(":claim".to_owned(), s(claim_id));
@@ -185,32 +190,64 @@ impl DynamoPersonStore {
             .condition_expression("#claim = :claim AND #state = :running")
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            // Finished already (the SDK sent it again after a reply was lost), or taken over.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(classify_other(&e)),
+            Ok(_) => Ok(Finished::Now),
+            Err(error) => match error.as_service_error() {
+                // Finished already by this claim (the SDK sent it again after a reply was
+                // lost), or another claim's now.
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    let claim = failed.item().and_then(|old| text(old, CLAIM));
+                    Ok(if claim == Some(claim_id) {
+                        Finished::Already
+                    } else {
+                        Finished::Superseded
+                    })
+                }
+                _ => Err(classify_other(&error)),
+            },
+        }
+    }
+}
+
+/// What a claim reads of an entry, parsed once.
+struct StoredEntry<'a> {
+    item: &'a Item,
+    state: Option<EntryState>,
+    fingerprint: Option<&'a str>,
+    claim: Option<&'a str>,
+    expires_at: Option<u64>,
+}
+
+impl<'a> StoredEntry<'a> {
+    fn of(item: &'a Item) -> StoredEntry<'a> {
+        StoredEntry {
+            item,
+            state: text(item, STATE).and_then(EntryState::parse),
+            fingerprint: text(item, FINGERPRINT),
+            claim: text(item, CLAIM),
+            expires_at: number(item, EXPIRES_AT),
         }
     }
 }
 
 /// What a refused claim meets, from the unexpired entry as it was (`ALL_OLD`).
-fn claim_refused(old: &Item, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-    if text(old, CLAIM) == Some(request.claim_id) {
+fn claim_refused(old: &StoredEntry<'_>, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+    if old.claim == Some(request.claim_id) {
         // The SDK sent the claim again after its first sending committed unheard.
-        return claimed(old, request);
+        return claimed(old.item, request);
     }
-    if text(old, FINGERPRINT) != Some(request.fingerprint) {
+    if old.fingerprint != Some(request.fingerprint) {
         return Ok(Claim::Reused);
     }
-    if text(old, STATE) != Some(DONE) {
+    if old.state != Some(EntryState::Done) {
         return Ok(Claim::InFlight);
     }
     // An answer that cannot be read back (written by another tool) is not replayed: the key
     // answers as in flight until the entry expires.
-    Ok(saved_answer(old).map_or(Claim::InFlight, Claim::Replay))
+    Ok(saved_answer(old.item).map_or(Claim::InFlight, Claim::Replay))
 }
 
 /// The write of a claimed entry (`ALL_NEW` of the claim): a write id other than this claim's

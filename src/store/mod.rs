@@ -91,6 +91,32 @@ pub enum StoreError {
     Failed(String),
 }
 
+impl StoreError {
+    /// The error's kind, for a log line (never its details).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::NotFound => "not-found",
+            StoreError::VersionMismatch { .. } => "version-mismatch",
+            StoreError::Throttled => "throttled",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::RecordTooLarge => "record-too-large",
+            StoreError::ForeignType(_) => "foreign-type",
+            StoreError::Failed(_) => "failed",
+        }
+    }
+}
+
+/// What finishing a claim (saving its answer, or releasing the key) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The claim was running, and is finished now.
+    Now,
+    /// This claim had finished it already (a sending whose reply was lost).
+    Already,
+    /// Another claim holds the entry (it took it over once the lock lapsed), or it is gone.
+    Superseded,
+}
+
 /// Where an `Idempotency-Key`'s entry is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryKey {
@@ -187,22 +213,22 @@ pub trait KeyStore: Send + Sync {
         request: ClaimRequest<'_>,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
-    /// Finishes the claim with the answer every later use of the key replays. Finishing a
-    /// claim that is finished already, or was taken over, changes nothing.
+    /// Finishes the running claim with the answer every later use of the key replays.
+    /// Finishing a claim that is finished already, or was taken over, changes nothing.
     fn save_answer(
         &self,
         entry: &EntryKey,
         claim_id: &str,
         answer: &SavedAnswer,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Finished, StoreError>> + Send;
 
-    /// Frees the key for the same request to be carried out again: only when its update is
-    /// known not to have been applied.
+    /// Frees the key for the same request to be carried out again, under a new write id (when
+    /// that is allowed: [`crate::http::idempotency`]).
     fn release(
         &self,
         entry: &EntryKey,
         claim_id: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Finished, StoreError>> + Send;
 }
 
 /// Everything a PATCH needs of the persons table.

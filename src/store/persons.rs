@@ -3,6 +3,8 @@
 //! update was applied; and the whole-person writes and reads of the admin tool (demo data,
 //! import, export).
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -18,6 +20,11 @@ use crate::engine::{UpdatePlan, Value};
 use crate::ops::aws::describe_sdk_error;
 use crate::table::person::{LAST_WRITE_ID, VERSION};
 use crate::table::{self, CustomerId, PARTITION_KEY, SORT_KEY};
+
+/// How many times a keyed update is sent while every answer is `Throttled`.
+const FENCED_SENDINGS: u32 = 3;
+/// The wait before a keyed update is sent again after `Throttled`; it doubles each time.
+const FENCED_BACKOFF: Duration = Duration::from_millis(25);
 
 /// How one `UpdateItem` attempt ended, before it is told to the caller.
 enum Attempt {
@@ -111,9 +118,12 @@ impl PersonStore for DynamoPersonStore {
 }
 
 impl DynamoPersonStore {
-    /// One update, sent once more when its reply cannot be read: the write id makes the second
-    /// sending recognise a first one that was applied.
+    /// One update. A plain one is sent once more when its reply cannot be read: the write id
+    /// makes the second sending recognise a first one that was applied.
     async fn attempt(&self, key: &PersonKey, plan: &UpdatePlan, returning: Returning) -> Attempt {
+        if plan.fence.is_some() {
+            return self.attempt_fenced(key, plan, returning).await;
+        }
         match self.send_update(key, plan, returning).await {
             Attempt::Unreadable(_) => match self.send_update(key, plan, returning).await {
                 Attempt::Unreadable(why) => Attempt::Failed(StoreError::Unavailable(why)),
@@ -123,6 +133,32 @@ impl DynamoPersonStore {
         }
     }
 
+    /// A keyed request's update (see [`crate::http::idempotency`]): sent again only after an
+    /// answer of `Throttled` (DynamoDB applies nothing it throttles), never after one whose
+    /// fate is unknown (no reply, an unreadable one, a server error), so at most one sending
+    /// of a keyed write is ever in doubt, and an answer of `Throttled` means nothing of it was
+    /// applied. The SDK's own retries are off for it: they resend after timeouts, and a resend
+    /// that lands after another writer's update would apply the write a second time.
+    async fn attempt_fenced(
+        &self,
+        key: &PersonKey,
+        plan: &UpdatePlan,
+        returning: Returning,
+    ) -> Attempt {
+        let mut backoff = FENCED_BACKOFF;
+        for sending in 1..=FENCED_SENDINGS {
+            match self.send_update(key, plan, returning).await {
+                Attempt::Failed(StoreError::Throttled) if sending < FENCED_SENDINGS => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Attempt::Unreadable(why) => return Attempt::Failed(StoreError::Unavailable(why)),
+                other => return other,
+            }
+        }
+        Attempt::Failed(StoreError::Throttled)
+    }
+
     async fn send_update(
         &self,
         key: &PersonKey,
@@ -130,7 +166,7 @@ impl DynamoPersonStore {
         returning: Returning,
     ) -> Attempt {
         let (names, values) = expression_maps(plan);
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -144,9 +180,14 @@ impl DynamoPersonStore {
                 Returning::Changes => ReturnValue::UpdatedNew,
                 Returning::Record => ReturnValue::AllNew,
             })
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let result = if plan.fence.is_some() {
+            let once = aws_sdk_dynamodb::config::Builder::default()
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+            request.customize().config_override(once).send().await
+        } else {
+            request.send().await
+        };
         match result {
             Ok(output) => {
                 let record = output
@@ -269,17 +310,13 @@ impl DynamoPersonStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
-                let existing = error
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        PutItemError::ConditionalCheckFailedException(failed) => failed.item(),
-                        _ => None,
-                    })
-                    .and_then(|old| old.get(LAST_WRITE_ID));
-                Ok(write_id.is_some() && existing == write_id.as_ref())
-            }
-            Err(error) => Err(classify_other(&error)),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = failed.item().and_then(|old| old.get(LAST_WRITE_ID));
+                    Ok(write_id.is_some() && existing == write_id.as_ref())
+                }
+                _ => Err(classify_other(&error)),
+            },
         }
     }
 

@@ -166,7 +166,8 @@ async fn send_to(
     context: Context,
 ) -> (Reply, Option<PendingAnswer>) {
     let text = serde_json::to_string(&event.json).expect("the event serializes");
-    let handled = handle_raw_event(app, &text, context).await;
+    // On the heap, as the runtime spawns it: a test's own future stays small on its stack.
+    let handled = Box::pin(handle_raw_event(app, &text, context)).await;
     let reply =
         Reply::from_wire(serde_json::to_value(handled.response).expect("response serializes"));
     (reply, handled.pending)

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 use lambda_http::http::{header, HeaderValue};
 use lambda_http::{Body, Request, Response};
 
@@ -13,12 +15,16 @@ use super::key::{entry_key, fingerprint, IdempotencyKey};
 use super::pending::{Ending, PendingAnswer};
 use super::settle::{settle, Settled};
 use crate::http::app::App;
+use crate::http::deadline::GRACE;
 use crate::http::execute::{
-    call, execute, success_response, CallFailure, Executed, Prepared, StoreUse,
+    call, call_by, execute, success_response, CallFailure, Executed, Prepared, StoreUse, WriteTerms,
 };
 use crate::http::headers::body_bytes;
 use crate::http::problem::{ApiError, RequestMeta};
-use crate::store::{Claim, ClaimRequest, ClientLookup, EntryKey, KeyedWrite, Store, StoreError};
+use crate::store::idempotency::LOCK;
+use crate::store::{
+    Claim, ClaimRequest, ClientLookup, EntryKey, KeyedWrite, SavedAnswer, Store, StoreError,
+};
 
 /// What became of a keyed request, for its log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,15 +78,23 @@ struct Claimant {
 
 impl Claimant {
     /// The work `ending` leaves for after the response.
-    fn pending(self, ending: Ending, prepared: &Prepared) -> Option<PendingAnswer> {
+    fn pending(self, ending: Ending, prepared: &Prepared) -> PendingAnswer {
         PendingAnswer::of(
             ending,
             self.entry,
             self.claim_id,
-            prepared.deadline,
+            prepared.deadline.with_grace(GRACE),
             prepared.dialect.name,
         )
     }
+}
+
+/// The write a claim gave this request: its write id and claim time, whether it was inherited
+/// from an earlier claimant, and when this claim's lock ends (the write's fence).
+struct Held {
+    write: KeyedWrite,
+    inherited: bool,
+    lock_end: OffsetDateTime,
 }
 
 /// A keyed request, from the claim to its ending.
@@ -101,45 +115,65 @@ pub async fn serve<S: Store, D: ClientLookup>(
         outcome,
         pending: None,
     };
-    let write = match claimed {
+    let lock_end = |at: OffsetDateTime| at + LOCK;
+    let (held, read_version) = match claimed {
         Err(error) => return answered(Err(error), store, Outcome::Unclaimed),
-        Ok(Claim::Replay(answer)) => {
+        Ok((Claim::Replay(answer), _)) => {
             return answered(Ok(replay(&answer)), store, Outcome::Replayed)
         }
-        Ok(Claim::Reused) => {
+        Ok((Claim::Reused, _)) => {
             return answered(Err(ApiError::IdempotencyKeyReused), store, Outcome::Reused)
         }
         // The lock bounds how long the first may run; most finish far sooner, so the retry
         // is asked to come back in a second.
-        Ok(Claim::InFlight) => {
+        Ok((Claim::InFlight, _)) => {
             let error = ApiError::IdempotencyKeyInFlight {
                 retry_after_seconds: 1,
             };
             return answered(Err(error), store, Outcome::InFlight);
         }
-        Ok(Claim::Fresh(write)) => write,
-        Ok(Claim::TakenOver(write)) => {
+        Ok((Claim::Fresh(write), at)) => {
+            let held = Held {
+                write,
+                inherited: false,
+                lock_end: lock_end(at),
+            };
+            (held, None)
+        }
+        Ok((Claim::TakenOver(write), at)) => {
             let (taken_over, used) = take_over(app, prepared, &write, meta).await;
             store.add(used);
             match taken_over {
-                TakeOver::CarryOut => write,
+                TakeOver::CarryOut { read_version } => {
+                    let held = Held {
+                        write,
+                        inherited: true,
+                        lock_end: lock_end(at),
+                    };
+                    (held, read_version)
+                }
                 TakeOver::Answered(result, ending, outcome) => {
                     return Keyed {
                         executed: Executed::answered(*result, store),
                         outcome,
-                        pending: claimant.pending(ending, prepared),
+                        pending: Some(claimant.pending(ending, prepared)),
                     };
                 }
             }
         }
     };
-    let mut executed = execute(app, request, prepared, &write.write_id).await;
+    let terms = WriteTerms {
+        write_id: &held.write.write_id,
+        fence: Some(held.lock_end),
+        read_version,
+    };
+    let mut executed = execute(app, request, prepared, &terms).await;
     executed.store.add(store);
-    let ending = conclude(app, prepared, &write, &mut executed, meta).await;
+    let ending = conclude(app, prepared, &held, &mut executed, meta).await;
     Keyed {
         executed,
         outcome: Outcome::First,
-        pending: claimant.pending(ending, prepared),
+        pending: Some(claimant.pending(ending, prepared)),
     }
 }
 
@@ -153,13 +187,14 @@ const IN_FLIGHT_WAITS: [Duration; 4] = [
     Duration::from_millis(160),
 ];
 
-/// Claims the key; while the same request runs elsewhere, waits a little for its answer.
+/// Claims the key; while the same request runs elsewhere, waits a little for its answer. The
+/// claim, and the time it was made at.
 async fn claim<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     request: &Request,
     prepared: &Prepared,
     claimant: &Claimant,
-) -> (Result<Claim, ApiError>, StoreUse) {
+) -> (Result<(Claim, OffsetDateTime), ApiError>, StoreUse) {
     let if_match: Vec<&[u8]> = request
         .headers()
         .get_all(header::IF_MATCH)
@@ -175,35 +210,34 @@ async fn claim<S: Store, D: ClientLookup>(
     let mut store = StoreUse::default();
     let mut waits = IN_FLIGHT_WAITS.iter();
     loop {
+        let now = (app.clock)();
         let claiming = app.store.claim(ClaimRequest {
             entry: &claimant.entry,
             fingerprint: &fingerprint,
             claim_id: &claimant.claim_id,
-            now: (app.clock)(),
+            now,
         });
         let (claimed, used) = call(prepared, "claim", claiming).await;
         store.add(used);
-        match (&claimed, waits.next()) {
+        match (claimed, waits.next()) {
             (Ok(Claim::InFlight), Some(wait)) if prepared.deadline.allows(*wait) => {
                 tokio::time::sleep(*wait).await;
             }
-            _ => return (claimed, store),
+            (claimed, _) => return (claimed.map(|claim| (claim, now)), store),
         }
     }
 }
 
 /// What a taken-over claim's earlier write calls for.
 enum TakeOver {
-    /// It was not applied: this request is carried out.
-    CarryOut,
+    /// It was not applied: this request is carried out, requiring the version read.
+    CarryOut { read_version: Option<u64> },
     /// The request is answered without an update: the answer, how the key ends, the outcome.
     Answered(Box<Result<Response<Body>, ApiError>>, Ending, Outcome),
 }
 
-/// A claim taken over from a claimant that never finished: its write, when the person shows it
-/// was applied, is answered (and saved) as the success it was; when it shows it was not, the
-/// request is carried out; otherwise the outcome is unknown, and that is the answer. A failed
-/// read leaves the claim for a later retry to settle.
+/// A claim taken over from a claimant that never finished, settled from the person as the
+/// module doc ([`super`]) says.
 async fn take_over<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
@@ -222,7 +256,7 @@ async fn take_over<S: Store, D: ClientLookup>(
         }
     };
     let taken_over = match settle(person.as_ref(), earlier) {
-        Settled::NotApplied => TakeOver::CarryOut,
+        Settled::NotApplied { read_version } => TakeOver::CarryOut { read_version },
         Settled::Applied(updated) => {
             let answer = saved(&success_response(
                 prepared.dialect,
@@ -237,12 +271,7 @@ async fn take_over<S: Store, D: ClientLookup>(
             )
         }
         Settled::Unknown => {
-            tracing::warn!(
-                dialect = prepared.dialect.name,
-                "an abandoned keyed request's outcome cannot be told"
-            );
-            let error = ApiError::IdempotencyOutcomeUnknown;
-            let answer = saved(&error.to_response(prepared.dialect.problems, meta));
+            let (error, answer) = outcome_unknown(prepared, meta);
             TakeOver::Answered(
                 Box::new(Err(error)),
                 Ending::Save(answer),
@@ -253,63 +282,87 @@ async fn take_over<S: Store, D: ClientLookup>(
     (taken_over, store)
 }
 
+/// The 409 of a write that may have been applied and was written over since, and its answer
+/// to save.
+fn outcome_unknown(prepared: &Prepared, meta: &RequestMeta) -> (ApiError, SavedAnswer) {
+    tracing::warn!(
+        dialect = prepared.dialect.name,
+        "a keyed write's outcome cannot be told"
+    );
+    let error = ApiError::IdempotencyOutcomeUnknown;
+    let answer = saved(&error.to_response(prepared.dialect.problems, meta));
+    (error, answer)
+}
+
 /// What the store's answer to an update says of whether it was applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum UpdateFate {
-    /// Applied, refused with nothing written, or never sent.
+    /// Applied, refused with nothing applied (throttled included: a keyed update is sent again
+    /// only after a throttled sending), or never sent.
     Known,
-    /// Throttled at its last sending: not applied, unless an earlier sending was (the person
-    /// then carries its write id).
-    Throttled,
+    /// A taken-over write refused because the person was written after the read that settled
+    /// it: perhaps by the earlier sending, then by another writer.
+    WrittenSinceRead,
     /// Perhaps applied (no reply, an unreadable one, a server error, the deadline), and perhaps
-    /// still to be applied by a sending in flight.
-    Unknown,
+    /// still to be applied by the sending in flight.
+    InDoubt,
 }
 
 impl UpdateFate {
-    fn of(failed_update: Option<&CallFailure>) -> UpdateFate {
+    fn of(failed_update: Option<&CallFailure>, prepared: &Prepared, held: &Held) -> UpdateFate {
         match failed_update {
+            Some(CallFailure::Store(StoreError::VersionMismatch { current }))
+                if held.inherited
+                    && current.is_none_or(|version| prepared.precondition.allows(version)) =>
+            {
+                UpdateFate::WrittenSinceRead
+            }
             None
             | Some(CallFailure::Store(
                 StoreError::NotFound
                 | StoreError::VersionMismatch { .. }
                 | StoreError::RecordTooLarge
-                | StoreError::ForeignType(_),
+                | StoreError::ForeignType(_)
+                | StoreError::Throttled,
             )) => UpdateFate::Known,
-            Some(CallFailure::Store(StoreError::Throttled)) => UpdateFate::Throttled,
             Some(CallFailure::Store(StoreError::Unavailable(_) | StoreError::Failed(_)))
-            | Some(CallFailure::Expired) => UpdateFate::Unknown,
+            | Some(CallFailure::Expired) => UpdateFate::InDoubt,
         }
     }
 }
 
-/// After the request ran: how the key ends. An update whose fate is unknown is settled from
-/// the person: applied, it is answered as the success it was; throttled at its last sending
-/// and not applied, the key is released; otherwise the claim is left to lapse. A known answer
-/// is saved when it is one the request will always get (see [`is_saved`]), else the key is
-/// released.
+/// After the request ran: how the key ends, by the rules of the module doc ([`super`]). An
+/// update in doubt is settled from the person, read within the grace after the deadline.
 async fn conclude<S: Store, D: ClientLookup>(
     app: &App<S, D>,
     prepared: &Prepared,
-    write: &KeyedWrite,
+    held: &Held,
     executed: &mut Executed,
     meta: &RequestMeta,
 ) -> Ending {
-    let fate = UpdateFate::of(executed.failed_update.as_ref());
-    if fate != UpdateFate::Known {
-        let key = prepared.person_key();
-        let (read, used) = call(prepared, "read", app.store.read_person(&key)).await;
-        executed.store.add(used);
-        match read.map(|person| settle(person.as_ref(), write)) {
-            Ok(Settled::Applied(updated)) => {
-                executed.result = Ok(success_response(
-                    prepared.dialect,
-                    prepared.person,
-                    &updated,
-                ));
+    match UpdateFate::of(executed.failed_update.as_ref(), prepared, held) {
+        UpdateFate::Known => {}
+        UpdateFate::WrittenSinceRead => {
+            let (error, answer) = outcome_unknown(prepared, meta);
+            executed.result = Err(error);
+            return Ending::Save(answer);
+        }
+        UpdateFate::InDoubt => {
+            let key = prepared.person_key();
+            let deadline = prepared.deadline.with_grace(GRACE);
+            let reading = app.store.read_person(&key);
+            let (read, used) = call_by(deadline, prepared, "read", reading).await;
+            executed.store.add(used);
+            match read.map(|person| settle(person.as_ref(), &held.write)) {
+                Ok(Settled::Applied(updated)) => {
+                    executed.result = Ok(success_response(
+                        prepared.dialect,
+                        prepared.person,
+                        &updated,
+                    ));
+                }
+                _ => return Ending::Lapse,
             }
-            Ok(_) if fate == UpdateFate::Throttled => return Ending::Release,
-            _ => return Ending::Lapse,
         }
     }
     match &executed.result {
@@ -318,6 +371,8 @@ async fn conclude<S: Store, D: ClientLookup>(
             let response = error.to_response(prepared.dialect.problems, meta);
             if is_saved(response.status().as_u16()) {
                 Ending::Save(saved(&response))
+            } else if held.inherited {
+                Ending::Lapse
             } else {
                 Ending::Release
             }

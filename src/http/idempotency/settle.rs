@@ -18,8 +18,10 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 pub enum Settled {
     /// Applied, and still the person's last write: this is what it left.
     Applied(Updated),
-    /// Not applied: the person was not written since the claim (or is gone).
-    NotApplied,
+    /// Not applied so far: the person was not written since the claim (or is gone). Its
+    /// version as read, which a carry-out then requires: a sending still in flight that lands
+    /// after the read refuses it.
+    NotApplied { read_version: Option<u64> },
     /// Perhaps applied, then written over.
     Unknown,
 }
@@ -30,18 +32,21 @@ pub enum Settled {
 /// PATCH never creates one).
 pub fn settle(person: Option<&Record>, write: &KeyedWrite) -> Settled {
     let Some(person) = person else {
-        return Settled::NotApplied;
+        return Settled::NotApplied { read_version: None };
     };
     if let Some(updated) = carried(person, &write.write_id) {
         return Settled::Applied(updated);
     }
     let claimed = write.claimed_at - CLOCK_MARGIN;
+    let not_applied = Settled::NotApplied {
+        read_version: version_of(person),
+    };
     match person.get(person::UPDATED_AT) {
-        None => Settled::NotApplied,
+        None => not_applied,
         Some(Stored::Value(Value::S(at)))
             if table::is_timestamp(at) && *at < table::timestamp(claimed) =>
         {
-            Settled::NotApplied
+            not_applied
         }
         Some(_) => Settled::Unknown,
     }
@@ -95,11 +100,17 @@ mod tests {
     #[test]
     fn a_person_not_written_since_the_claim_was_not_applied() {
         let stored = person("other", "2026-11-23T10:00:08.999Z");
-        assert_eq!(settle(Some(&stored), &write()), Settled::NotApplied);
-        assert_eq!(settle(None, &write()), Settled::NotApplied);
+        let at_7 = Settled::NotApplied {
+            read_version: Some(7),
+        };
+        assert_eq!(settle(Some(&stored), &write()), at_7);
+        assert_eq!(
+            settle(None, &write()),
+            Settled::NotApplied { read_version: None }
+        );
         let mut never_updated = stored;
         never_updated.remove(person::UPDATED_AT);
-        assert_eq!(settle(Some(&never_updated), &write()), Settled::NotApplied);
+        assert_eq!(settle(Some(&never_updated), &write()), at_7);
     }
 
     #[test]
