@@ -30,6 +30,8 @@ pub enum Precondition {
     /// The item exists and its `version` is one of these (`If-Match`); 1 to
     /// [`MAX_MATCHED_VERSIONS`] of them.
     VersionIn(Vec<u64>),
+    /// The item exists and has no `version` (it was stored by another tool).
+    Unversioned,
 }
 
 impl Precondition {
@@ -38,6 +40,7 @@ impl Precondition {
         match self {
             Precondition::Exists => true,
             Precondition::VersionIn(versions) => versions.contains(&version),
+            Precondition::Unversioned => false,
         }
     }
 }
@@ -270,6 +273,9 @@ impl Parts {
                     ),
                 }
             }
+            Precondition::Unversioned => {
+                "attribute_exists(#pk) AND attribute_not_exists(#version)".to_owned()
+            }
             _ => "attribute_exists(#pk)".to_owned(),
         };
         condition.push_str(" AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)");
@@ -394,6 +400,18 @@ mod tests {
             "attribute_exists(#pk) AND #version IN (:m0, :m1) \
              AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
         );
+    }
+
+    #[test]
+    fn unversioned_precondition() {
+        let patch = Patch::new(vec![remove("title")]).unwrap();
+        let plan = build_update(&patch, &STAMP, &Precondition::Unversioned);
+        assert_eq!(
+            plan.condition_expression,
+            "attribute_exists(#pk) AND attribute_not_exists(#version) \
+             AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
+        );
+        assert!(!Precondition::Unversioned.allows(1));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::http::app::App;
 use crate::http::conditional;
 use crate::http::deadline::{Deadline, Expired};
 use crate::http::headers::{body_bytes, check_content_type};
+use crate::http::idempotency::settle::AsRead;
 use crate::http::problem::ApiError;
 use crate::store::{ClientLookup, PersonKey, Returning, Store, StoreError, Updated};
 use crate::table::{self, CustomerId};
@@ -106,9 +107,9 @@ pub struct WriteTerms<'a> {
     pub write_id: &'a str,
     /// A keyed write's fence (see [`crate::engine::UpdatePlan::fenced`]).
     pub fence: Option<OffsetDateTime>,
-    /// A taken-over write carried out: the version the read that settled it found, which the
-    /// update then requires (see [`crate::http::idempotency`]).
-    pub read_version: Option<u64>,
+    /// A taken-over write carried out: the person as the read that settled it found it, which
+    /// the update then requires (see [`crate::http::idempotency`]).
+    pub read: Option<AsRead>,
 }
 
 impl<'a> WriteTerms<'a> {
@@ -117,7 +118,7 @@ impl<'a> WriteTerms<'a> {
         WriteTerms {
             write_id,
             fence: None,
-            read_version: None,
+            read: None,
         }
     }
 }
@@ -208,7 +209,7 @@ fn read_body(request: &Request) -> Result<&[u8], ApiError> {
     Ok(body)
 }
 
-/// Step 9: one conditional `UpdateItem`. A taken-over write whose read version `If-Match`
+/// Step 9: one conditional `UpdateItem`. A taken-over write whose person as read `If-Match`
 /// refuses is refused as the update would be, without sending it.
 async fn update<S: Store, D: ClientLookup>(
     app: &App<S, D>,
@@ -221,19 +222,11 @@ async fn update<S: Store, D: ClientLookup>(
     StoreUse,
     Option<CallFailure>,
 ) {
-    let precondition = match terms.read_version {
-        None => prepared.precondition.clone(),
-        Some(read) if prepared.precondition.allows(read) => Precondition::VersionIn(vec![read]),
-        Some(read) => {
-            let refusal = StoreError::VersionMismatch {
-                current: Some(read),
-            };
-            let error = store_error(refusal.clone(), prepared.dialect);
-            return (
-                Err(error),
-                StoreUse::default(),
-                Some(CallFailure::Store(refusal)),
-            );
+    let precondition = match required(&prepared.precondition, terms.read) {
+        Ok(precondition) => precondition,
+        Err(refusal) => {
+            let error = store_error(refusal, prepared.dialect);
+            return (Err(error), StoreUse::default(), None);
         }
     };
     let mut plan = build_update(patch, stamp, &precondition);
@@ -259,6 +252,25 @@ async fn update<S: Store, D: ClientLookup>(
     let response =
         updated.map(|updated| success_response(prepared.dialect, prepared.person, &updated));
     (response, store, failed_update)
+}
+
+/// What the update requires of the person: the request's precondition, narrowed for a
+/// taken-over write to the person as read (so that a sending of the earlier claimant that
+/// lands after the read refuses it), or the refusal `If-Match` gives the person as read.
+fn required(precondition: &Precondition, read: Option<AsRead>) -> Result<Precondition, StoreError> {
+    match read {
+        None | Some(AsRead::Absent) => Ok(precondition.clone()),
+        Some(AsRead::Version(version)) if precondition.allows(version) => {
+            Ok(Precondition::VersionIn(vec![version]))
+        }
+        Some(AsRead::Unversioned) if *precondition == Precondition::Exists => {
+            Ok(Precondition::Unversioned)
+        }
+        Some(AsRead::Version(version)) => Err(StoreError::VersionMismatch {
+            current: Some(version),
+        }),
+        Some(AsRead::Unversioned) => Err(StoreError::VersionMismatch { current: None }),
+    }
 }
 
 /// One persons-table call under the request's deadline, timed, its failure turned into the

@@ -70,6 +70,13 @@ impl MemoryStore {
         lock(&self.persons).ok()?.get(&person_id(key)).cloned()
     }
 
+    /// Stores `record` as the person of `key`, as another tool might have.
+    pub fn put_person(&self, key: &PersonKey, record: Record) {
+        if let Ok(mut persons) = lock(&self.persons) {
+            persons.insert(person_id(key), record);
+        }
+    }
+
     /// The entry of `key`, as stored.
     pub fn entry(&self, key: &EntryKey) -> Option<MemoryEntry> {
         lock(&self.entries).ok()?.get(&entry_id(key)).cloned()
@@ -121,7 +128,14 @@ fn meets(person: &Record, version: Option<u64>, plan: &UpdatePlan) -> bool {
             _ => None,
         })
         .collect();
-    let version_ok = allowed.is_empty() || version.is_some_and(|v| allowed.contains(&v));
+    let version_ok = if plan
+        .condition_expression
+        .contains("attribute_not_exists(#version)")
+    {
+        version.is_none()
+    } else {
+        allowed.is_empty() || version.is_some_and(|v| allowed.contains(&v))
+    };
     let below_fence = match (&plan.fence, text(person, UPDATED_AT)) {
         (Some(fence), Some(at)) => at < fence.as_str(),
         _ => true,

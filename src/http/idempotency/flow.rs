@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, Response};
 use super::answer::{is_saved, replay, saved};
 use super::key::{entry_key, fingerprint, IdempotencyKey};
 use super::pending::{Ending, PendingAnswer};
-use super::settle::{settle, Settled};
+use super::settle::{settle, AsRead, Settled};
 use crate::http::app::App;
 use crate::http::deadline::GRACE;
 use crate::http::execute::{
@@ -116,7 +116,7 @@ pub async fn serve<S: Store, D: ClientLookup>(
         pending: None,
     };
     let lock_end = |at: OffsetDateTime| at + LOCK;
-    let (held, read_version) = match claimed {
+    let (held, read) = match claimed {
         Err(error) => return answered(Err(error), store, Outcome::Unclaimed),
         Ok((Claim::Replay(answer), _)) => {
             return answered(Ok(replay(&answer)), store, Outcome::Replayed)
@@ -144,13 +144,13 @@ pub async fn serve<S: Store, D: ClientLookup>(
             let (taken_over, used) = take_over(app, prepared, &write, meta).await;
             store.add(used);
             match taken_over {
-                TakeOver::CarryOut { read_version } => {
+                TakeOver::CarryOut(read) => {
                     let held = Held {
                         write,
                         inherited: true,
                         lock_end: lock_end(at),
                     };
-                    (held, read_version)
+                    (held, Some(read))
                 }
                 TakeOver::Answered(result, ending, outcome) => {
                     return Keyed {
@@ -165,7 +165,7 @@ pub async fn serve<S: Store, D: ClientLookup>(
     let terms = WriteTerms {
         write_id: &held.write.write_id,
         fence: Some(held.lock_end),
-        read_version,
+        read,
     };
     let mut executed = execute(app, request, prepared, &terms).await;
     executed.store.add(store);
@@ -230,8 +230,8 @@ async fn claim<S: Store, D: ClientLookup>(
 
 /// What a taken-over claim's earlier write calls for.
 enum TakeOver {
-    /// It was not applied: this request is carried out, requiring the version read.
-    CarryOut { read_version: Option<u64> },
+    /// It was not applied: this request is carried out, requiring the person as read.
+    CarryOut(AsRead),
     /// The request is answered without an update: the answer, how the key ends, the outcome.
     Answered(Box<Result<Response<Body>, ApiError>>, Ending, Outcome),
 }
@@ -256,7 +256,7 @@ async fn take_over<S: Store, D: ClientLookup>(
         }
     };
     let taken_over = match settle(person.as_ref(), earlier) {
-        Settled::NotApplied { read_version } => TakeOver::CarryOut { read_version },
+        Settled::NotApplied(read) => TakeOver::CarryOut(read),
         Settled::Applied(updated) => {
             let answer = saved(&success_response(
                 prepared.dialect,

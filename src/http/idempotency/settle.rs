@@ -18,12 +18,21 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 pub enum Settled {
     /// Applied, and still the person's last write: this is what it left.
     Applied(Updated),
-    /// Not applied so far: the person was not written since the claim (or is gone). Its
-    /// version as read, which a carry-out then requires: a sending still in flight that lands
+    /// Not applied so far: the person was not written since the claim (or is gone). The
+    /// person as read, which a carry-out then requires: a sending still in flight that lands
     /// after the read refuses it.
-    NotApplied { read_version: Option<u64> },
+    NotApplied(AsRead),
     /// Perhaps applied, then written over.
     Unknown,
+}
+
+/// The person as the read that settled a write found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsRead {
+    Absent,
+    /// Stored without a numeric `version` (by another tool).
+    Unversioned,
+    Version(u64),
 }
 
 /// What `write` did to `person`: the person carries its write id while it is the last write;
@@ -32,15 +41,14 @@ pub enum Settled {
 /// PATCH never creates one).
 pub fn settle(person: Option<&Record>, write: &KeyedWrite) -> Settled {
     let Some(person) = person else {
-        return Settled::NotApplied { read_version: None };
+        return Settled::NotApplied(AsRead::Absent);
     };
     if let Some(updated) = carried(person, &write.write_id) {
         return Settled::Applied(updated);
     }
     let claimed = write.claimed_at - CLOCK_MARGIN;
-    let not_applied = Settled::NotApplied {
-        read_version: version_of(person),
-    };
+    let not_applied =
+        Settled::NotApplied(version_of(person).map_or(AsRead::Unversioned, AsRead::Version));
     match person.get(person::UPDATED_AT) {
         None => not_applied,
         Some(Stored::Value(Value::S(at)))
@@ -100,17 +108,17 @@ mod tests {
     #[test]
     fn a_person_not_written_since_the_claim_was_not_applied() {
         let stored = person("other", "2026-11-23T10:00:08.999Z");
-        let at_7 = Settled::NotApplied {
-            read_version: Some(7),
-        };
+        let at_7 = Settled::NotApplied(AsRead::Version(7));
         assert_eq!(settle(Some(&stored), &write()), at_7);
-        assert_eq!(
-            settle(None, &write()),
-            Settled::NotApplied { read_version: None }
-        );
+        assert_eq!(settle(None, &write()), Settled::NotApplied(AsRead::Absent));
         let mut never_updated = stored;
         never_updated.remove(person::UPDATED_AT);
         assert_eq!(settle(Some(&never_updated), &write()), at_7);
+        never_updated.remove(person::VERSION);
+        assert_eq!(
+            settle(Some(&never_updated), &write()),
+            Settled::NotApplied(AsRead::Unversioned)
+        );
     }
 
     #[test]
