@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lambda_runtime::Context;
 use person_patch::auth::{secrets, Authenticator};
+use person_patch::engine::record::Record;
 use person_patch::http::app::App;
 use person_patch::http::entry::handle_raw_event;
 use person_patch::http::idempotency::key::{entry_key, parse_key};
@@ -71,7 +72,7 @@ pub fn run(schedule: &Schedule) -> Report {
         .expect("a runtime");
     runtime.block_on(async {
         ORIGIN.with(|origin| origin.set(Some(tokio::time::Instant::now())));
-        let mut sim = Sim::new(schedule.dialect);
+        let mut sim = Sim::new(schedule.dialect, schedule.unversioned);
         for (i, step) in schedule.steps.iter().enumerate() {
             sim.shared.note(format!("step {i}: {step:?}"));
             sim.step(*step).await;
@@ -86,7 +87,7 @@ pub fn run(schedule: &Schedule) -> Report {
 }
 
 impl Sim {
-    fn new(dialect: Dialect) -> Sim {
+    fn new(dialect: Dialect, unversioned: bool) -> Sim {
         let customer = CustomerId(CUSTOMER);
         let person = match dialect {
             Dialect::ContactsV1 => PersonKey::new(customer, V1_PERSON),
@@ -96,6 +97,9 @@ impl Sim {
             std::slice::from_ref(&person),
             HashMap::new(),
         ));
+        if unversioned {
+            store.put_person(&person, Record::new());
+        }
         let secret = secrets::generate();
         let clients = MemoryClients::new([ApiClient {
             id: CLIENT.into(),

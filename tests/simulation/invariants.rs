@@ -115,10 +115,11 @@ fn refusal_means_never_applied(world: &World) -> Result<(), String> {
     Ok(())
 }
 
-/// At most one answer is saved for a request; it is the first final answer a client got,
-/// or "outcome unknown" (the write may have been applied and was written over before an
-/// answer could be saved). Every replay repeats the first final answer, or that saved
-/// "outcome unknown".
+/// At most one answer is saved for a request; it is the first final answer a client got that
+/// told the outcome, or "outcome unknown" (the write may have been applied and was written
+/// over before an answer could be saved). Every replay repeats that first answer, or the
+/// saved "outcome unknown". ("Outcome unknown" is true of any outcome: an answer that tells
+/// the outcome may follow it.)
 fn replays_repeat_the_first_answer(world: &World) -> Result<(), String> {
     let mut saved: BTreeMap<u32, &SavedAnswer> = BTreeMap::new();
     for (tag, answer) in &world.saved {
@@ -149,11 +150,13 @@ fn replays_repeat_the_first_answer(world: &World) -> Result<(), String> {
         .collect();
     for tag in tags {
         let answers: Vec<&Answer> = world.answers.iter().filter(|a| a.tag == tag).collect();
-        let Some(first) = answers.iter().find(|a| is_final(a) && !a.replayed) else {
-            continue;
-        };
+        // A taken-over write found applied is answered as a replay, and may be the first
+        // answer that tells its request's outcome.
+        let first = answers
+            .iter()
+            .find(|a| is_final(a) && !says(a, OUTCOME_UNKNOWN));
         let kept = saved.get(&tag).copied();
-        if let Some(kept) = kept {
+        if let (Some(kept), Some(first)) = (kept, first) {
             if !unknown(kept) && !same_as_saved(first, kept) {
                 return Err(format!(
                     "invocation {} first answered {}, but {} was saved",
@@ -162,12 +165,14 @@ fn replays_repeat_the_first_answer(world: &World) -> Result<(), String> {
             }
         }
         for answer in answers.iter().filter(|a| a.replayed) {
-            let repeats = same(answer, first)
+            let repeats = first.is_some_and(|first| same(answer, first))
                 || kept.is_some_and(|kept| unknown(kept) && same_as_saved(answer, kept));
             if !repeats {
                 return Err(format!(
-                    "invocation {} replayed {} where the first answer was {}",
-                    answer.invocation, answer.status, first.status
+                    "invocation {} replayed {} where the first answer was {:?}",
+                    answer.invocation,
+                    answer.status,
+                    first.map(|a| a.status)
                 ));
             }
         }

@@ -95,14 +95,24 @@ fn fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
-fn step() -> impl Strategy<Value = Step> {
+/// How often each kind of step comes in one schedule: send, decide, other writer, crash,
+/// land, advance. Each schedule draws its own ("swarm testing"): a schedule heavy in landings
+/// and other writers reaches interleavings that one fixed mix makes vanishingly rare.
+type Mix = (u32, u32, u32, u32, u32, u32);
+
+fn mix() -> impl Strategy<Value = Mix> {
+    (1..4u32, 2..10u32, 0..4u32, 0..3u32, 0..4u32, 0..3u32)
+}
+
+fn step(mix: Mix) -> impl Strategy<Value = Step> {
+    let (send, decide, other, crash, land, advance) = mix;
     prop_oneof![
-        3 => (0..2usize).prop_map(Step::Send),
-        8 => (0..4usize, fault()).prop_map(|(n, f)| Step::Decide(n, f)),
-        1 => prop_oneof![Just(Writer::Plain), Just(Writer::Keyed)].prop_map(Step::Other),
-        1 => (0..2usize).prop_map(Step::Crash),
-        1 => (0..3usize).prop_map(Step::Land),
-        1 => prop_oneof![
+        send => (0..2usize).prop_map(Step::Send),
+        decide => (0..4usize, fault()).prop_map(|(n, f)| Step::Decide(n, f)),
+        other => prop_oneof![Just(Writer::Plain), Just(Writer::Keyed)].prop_map(Step::Other),
+        crash => (0..2usize).prop_map(Step::Crash),
+        land => (0..3usize).prop_map(Step::Land),
+        advance => prop_oneof![
             (1..4u8).prop_map(Jump::Seconds),
             Just(Jump::PastLock),
             Just(Jump::PastRetention)
@@ -122,6 +132,8 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub dialect: Dialect,
+    /// The person starts without a `version` (stored by another tool).
+    pub unversioned: bool,
     pub steps: Vec<Step>,
 }
 
@@ -129,7 +141,12 @@ pub struct Schedule {
 pub fn schedule(max_steps: usize) -> impl Strategy<Value = Schedule> {
     (
         prop_oneof![Just(Dialect::ContactsV1), Just(Dialect::PersonsV2)],
-        prop::collection::vec(step(), 1..max_steps),
+        prop::bool::weighted(0.2),
+        mix().prop_flat_map(move |mix| prop::collection::vec(step(mix), 1..max_steps)),
     )
-        .prop_map(|(dialect, steps)| Schedule { dialect, steps })
+        .prop_map(|(dialect, unversioned, steps)| Schedule {
+            dialect,
+            unversioned,
+            steps,
+        })
 }
