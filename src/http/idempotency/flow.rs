@@ -297,9 +297,12 @@ fn outcome_unknown(prepared: &Prepared, meta: &RequestMeta) -> (ApiError, SavedA
 /// What the store's answer to an update says of whether it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum UpdateFate {
-    /// Applied, refused with nothing applied (throttled included: a keyed update is sent again
-    /// only after a throttled sending), or never sent.
+    /// Applied, refused by its condition or its size, or never sent.
     Known,
+    /// Answered throttled: that sending was refused, but an earlier one may have landed (the
+    /// store sends a keyed update again only after a throttled answer, and a store that broke
+    /// that promise would make a release apply it twice).
+    Throttled,
     /// A taken-over write refused because the person was written after the read that settled
     /// it: perhaps by the earlier sending, then by another writer.
     WrittenSinceRead,
@@ -322,9 +325,9 @@ impl UpdateFate {
                 StoreError::NotFound
                 | StoreError::VersionMismatch { .. }
                 | StoreError::RecordTooLarge
-                | StoreError::ForeignType(_)
-                | StoreError::Throttled,
+                | StoreError::ForeignType(_),
             )) => UpdateFate::Known,
+            Some(CallFailure::Store(StoreError::Throttled)) => UpdateFate::Throttled,
             Some(CallFailure::Store(StoreError::Unavailable(_) | StoreError::Failed(_)))
             | Some(CallFailure::Expired) => UpdateFate::InDoubt,
         }
@@ -347,7 +350,7 @@ async fn conclude<S: Store, D: ClientLookup>(
             executed.result = Err(error);
             return Ending::Save(answer);
         }
-        UpdateFate::InDoubt => {
+        fate @ (UpdateFate::Throttled | UpdateFate::InDoubt) => {
             let key = prepared.person_key();
             let deadline = prepared.deadline.with_grace(GRACE);
             let reading = app.store.read_person(&key);
@@ -361,6 +364,8 @@ async fn conclude<S: Store, D: ClientLookup>(
                         &updated,
                     ));
                 }
+                // Refused, and the person shows no sending landed: as any refusal.
+                Ok(Settled::NotApplied(_)) if fate == UpdateFate::Throttled => {}
                 _ => return Ending::Lapse,
             }
         }
