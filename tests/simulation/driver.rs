@@ -18,7 +18,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 
-use crate::schedule::{Dialect, Fault, Jump, Schedule, Step, Writer};
+use crate::schedule::{Dialect, Fault, Interference, Jump, Schedule, Step, Writer};
 use crate::support::{Event, Reply, Shape};
 use crate::world::{Answer, Faulty, Invocation, Shared, World, INVOCATION};
 
@@ -77,7 +77,7 @@ pub fn run(schedule: &Schedule) -> Report {
             sim.shared.note(format!("step {i}: {step:?}"));
             sim.step(*step).await;
         }
-        sim.finish().await;
+        sim.finish(&schedule.coda).await;
         let world = std::mem::take(&mut *sim.shared.lock());
         Report {
             world,
@@ -273,17 +273,18 @@ impl Sim {
                 }
             }
             Step::Decide(n, fault) => self.decide(n, fault),
-            Step::Other(writer) => {
-                self.others += 1;
-                let key = format!("other-{}", self.others);
-                let text = match writer {
-                    Writer::Plain => self.event(self.other_body(self.others), None),
-                    Writer::Keyed => self.event(self.other_body(self.others), Some(&key)),
-                };
-                let (id, handle) = self.spawn(text, 0);
-                self.shared.note(format!("  other writer: invocation {id}"));
-                let _ = handle.await;
+            Step::Race(interference, n, fault) => {
+                match interference {
+                    Interference::Land(held) => self.land(held).await,
+                    Interference::Other(writer) => self.other(writer).await,
+                    Interference::LandThenOther(held, writer) => {
+                        self.land(held).await;
+                        self.other(writer).await;
+                    }
+                }
+                self.decide(n, fault);
             }
+            Step::Other(writer) => self.other(writer).await,
             Step::Crash(n) => self.crash(n).await,
             Step::Land(n) => self.land(n).await,
             Step::Advance(jump) => {
@@ -296,6 +297,19 @@ impl Sim {
             }
         }
         self.quiesce().await;
+    }
+
+    /// Another writer changes the person, and is answered.
+    async fn other(&mut self, writer: Writer) {
+        self.others += 1;
+        let key = format!("other-{}", self.others);
+        let text = match writer {
+            Writer::Plain => self.event(self.other_body(self.others), None),
+            Writer::Keyed => self.event(self.other_body(self.others), Some(&key)),
+        };
+        let (id, handle) = self.spawn(text, 0);
+        self.shared.note(format!("  other writer: invocation {id}"));
+        let _ = handle.await;
     }
 
     /// Ends the `n`-th held call (of those whose invocation is alive) as `fault` says.
@@ -372,11 +386,20 @@ impl Sim {
         }
     }
 
-    /// The schedule's end: every held call answered, then the client retries past the lock
-    /// until it has an answer to keep; then every sending still held back lands, and the
-    /// client asks once more (a replay).
-    async fn finish(&mut self) {
+    /// The schedule's end: every held call answered; the client retries past the lock, which
+    /// takes over any claim the steps left running, and the `coda` plays out around that
+    /// retry; then the client retries past the lock until it has an answer to keep, every
+    /// sending still held back lands, and the client asks once more (a replay).
+    async fn finish(&mut self, coda: &[Step]) {
         self.shared.note("end: drain".into());
+        self.drain().await;
+        self.step(Step::Advance(Jump::PastLock)).await;
+        self.step(Step::Send(0)).await;
+        for (i, step) in coda.iter().enumerate() {
+            self.shared.note(format!("coda {i}: {step:?}"));
+            self.step(*step).await;
+        }
+        self.shared.note("end: retries".into());
         self.drain().await;
         for _ in 0..FINAL_RETRIES {
             self.step(Step::Advance(Jump::PastLock)).await;

@@ -67,6 +67,10 @@ pub enum Step {
     Send(usize),
     /// The `n`-th held store call (counted modulo those held) ends so.
     Decide(usize, Fault),
+    /// Just before the `n`-th held store call ends so, the person changes under it: the
+    /// race between a call and the one before it (a read and the write it decides), in one
+    /// step rather than three a blind draw would rarely line up.
+    Race(Interference, usize, Fault),
     /// Another writer changes the same person (not faulted).
     Other(Writer),
     /// The process running the `n`-th open invocation dies: its future is dropped, and any
@@ -76,6 +80,29 @@ pub enum Step {
     Land(usize),
     /// The clock advances.
     Advance(Jump),
+}
+
+/// What changes the person just before a held call ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interference {
+    /// The `n`-th sending held back lands.
+    Land(usize),
+    /// Another writer changes the person.
+    Other(Writer),
+    /// The `n`-th sending held back lands, then another writer writes over it.
+    LandThenOther(usize, Writer),
+}
+
+fn writer() -> impl Strategy<Value = Writer> {
+    prop_oneof![Just(Writer::Plain), Just(Writer::Keyed)]
+}
+
+fn interference() -> impl Strategy<Value = Interference> {
+    prop_oneof![
+        (0..3usize).prop_map(Interference::Land),
+        writer().prop_map(Interference::Other),
+        (0..3usize, writer()).prop_map(|(n, w)| Interference::LandThenOther(n, w)),
+    ]
 }
 
 fn reply() -> impl Strategy<Value = Reply> {
@@ -95,21 +122,43 @@ fn fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
-/// How often each kind of step comes in one schedule: send, decide, other writer, crash,
-/// land, advance. Each schedule draws its own ("swarm testing"): a schedule heavy in landings
+/// How often each kind of step comes in one schedule: send, decide, race, other writer,
+/// crash, land, advance. Each schedule draws its own ("swarm testing"): a schedule heavy in landings
 /// and other writers reaches interleavings that one fixed mix makes vanishingly rare.
-type Mix = (u32, u32, u32, u32, u32, u32);
+type Mix = (u32, u32, u32, u32, u32, u32, u32);
 
 fn mix() -> impl Strategy<Value = Mix> {
-    (1..4u32, 2..10u32, 0..4u32, 0..3u32, 0..4u32, 0..3u32)
+    (
+        1..4u32,
+        2..10u32,
+        0..3u32,
+        0..4u32,
+        0..3u32,
+        0..4u32,
+        0..3u32,
+    )
+}
+
+/// The coda's mix: mostly calls ended, and raced, around the take-over.
+fn coda_mix() -> impl Strategy<Value = Mix> {
+    (
+        0..2u32,
+        2..10u32,
+        1..5u32,
+        0..2u32,
+        0..2u32,
+        0..2u32,
+        0..2u32,
+    )
 }
 
 fn step(mix: Mix) -> impl Strategy<Value = Step> {
-    let (send, decide, other, crash, land, advance) = mix;
+    let (send, decide, race, other, crash, land, advance) = mix;
     prop_oneof![
         send => (0..2usize).prop_map(Step::Send),
         decide => (0..4usize, fault()).prop_map(|(n, f)| Step::Decide(n, f)),
-        other => prop_oneof![Just(Writer::Plain), Just(Writer::Keyed)].prop_map(Step::Other),
+        race => (interference(), 0..4usize, fault()).prop_map(|(i, n, f)| Step::Race(i, n, f)),
+        other => writer().prop_map(Step::Other),
         crash => (0..2usize).prop_map(Step::Crash),
         land => (0..3usize).prop_map(Step::Land),
         advance => prop_oneof![
@@ -135,6 +184,9 @@ pub struct Schedule {
     /// The person starts without a `version` (stored by another tool).
     pub unversioned: bool,
     pub steps: Vec<Step>,
+    /// Steps played just after the client's first retry past the lock at the end, which
+    /// takes over any claim the steps left running: the take-over's own calls race too.
+    pub coda: Vec<Step>,
 }
 
 /// Schedules of up to `max_steps` steps.
@@ -142,11 +194,17 @@ pub fn schedule(max_steps: usize) -> impl Strategy<Value = Schedule> {
     (
         prop_oneof![Just(Dialect::ContactsV1), Just(Dialect::PersonsV2)],
         prop::bool::weighted(0.2),
-        mix().prop_flat_map(move |mix| prop::collection::vec(step(mix), 1..max_steps)),
+        (mix(), coda_mix()).prop_flat_map(move |(mix, coda_mix)| {
+            (
+                prop::collection::vec(step(mix), 1..max_steps),
+                prop::collection::vec(step(coda_mix), 0..max_steps / 4),
+            )
+        }),
     )
-        .prop_map(|(dialect, unversioned, steps)| Schedule {
+        .prop_map(|(dialect, unversioned, (steps, coda))| Schedule {
             dialect,
             unversioned,
             steps,
+            coda,
         })
 }

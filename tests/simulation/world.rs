@@ -144,13 +144,18 @@ struct Held<'a> {
     invocation: u32,
     /// Dropped undecided: a read that settles a write, abandoned.
     abandoned: bool,
+    /// When it was held.
+    at: tokio::time::Instant,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         if let Some(i) = self.shared.lock().invocations.get_mut(&self.invocation) {
             i.gated = false;
-            i.settle_failed |= self.abandoned && i.write_id.is_some();
+            // A read abandoned the instant it was sent had no time to be answered: the
+            // function gave up on it, and what it then answers is its own doing.
+            let waited = tokio::time::Instant::now() > self.at;
+            i.settle_failed |= self.abandoned && waited && i.write_id.is_some();
         }
     }
 }
@@ -206,6 +211,7 @@ impl Faulty {
             shared: &self.shared,
             invocation,
             abandoned: call == Call::Read,
+            at: tokio::time::Instant::now(),
         };
         let fault = decided.await.unwrap_or(Fault::Answer);
         held.abandoned = false;
@@ -312,13 +318,12 @@ impl Faulty {
 }
 
 /// A fault as the store's caller hears it. A keyed update is sent again only after DynamoDB
-/// answered it throttled (`src/store/persons.rs`): a throttled answer means nothing of it was
-/// applied, and a sending in doubt is heard as unavailable or as the deadline.
+/// answered it throttled (`src/store/persons.rs`), so a throttled answer leaves no sending in
+/// flight: one held back is heard as unavailable. (A throttled answer after a sending that did
+/// apply is explored as it comes: the protocol settles a throttled update from the person
+/// rather than trust the store's promise.)
 fn heard(call: Call, fault: Fault) -> Fault {
     match (call, fault) {
-        (Call::Update, Fault::AppliedLost(Reply::Throttled)) => {
-            Fault::AppliedLost(Reply::Unavailable)
-        }
         (Call::Update, Fault::HeldBack(Reply::Throttled)) => Fault::HeldBack(Reply::Unavailable),
         (_, fault) => fault,
     }
