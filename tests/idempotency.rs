@@ -304,18 +304,27 @@ async fn a_retry_that_arrives_before_the_answer_is_recorded_waits_for_it() {
 
 #[tokio::test]
 async fn a_committed_update_whose_reply_was_lost_is_recorded_once() {
-    let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
-    proxy.inject("UpdateItem:person", Fault::LoseReply, Some(1));
-    let event = keyed(v1(json!({"position": "lost reply"})), "lost");
-    let reply = env.send(&event).await;
-    assert_eq!(reply.status, 204, "{:?}", reply.body);
-    assert_eq!(reply.header("etag"), Some("\"2\""));
-    assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
-    let again = env.send(&event).await;
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.header("etag"), Some("\"2\""));
-    // A keyed update is not sent again after a lost reply: the read settles it.
-    assert_eq!(proxy.seen("UpdateItem:person"), 1);
+    // Its reply is lost, or heard as throttled: either way the read settles it.
+    for fault in [Fault::LoseReply, Fault::CommitThenThrottle] {
+        let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
+        proxy.inject("UpdateItem:person", fault, Some(1));
+        let event = keyed(v1(json!({"position": "lost reply"})), "lost");
+        let reply = env.send(&event).await;
+        assert_eq!(reply.status, 204, "{fault:?}: {:?}", reply.body);
+        assert_eq!(reply.header("etag"), Some("\"2\""), "{fault:?}");
+        assert_eq!(n(&env.demo_v1().await, "version").as_deref(), Some("2"));
+        let again = env.send(&event).await;
+        assert_eq!(
+            again.header("idempotent-replayed"),
+            Some("true"),
+            "{fault:?}"
+        );
+        assert_eq!(again.header("etag"), Some("\"2\""), "{fault:?}");
+        // A keyed update is not sent again after a lost reply: the read settles it. After a
+        // throttled answer it is, and its write id recognises it as applied.
+        let sendings = if fault == Fault::LoseReply { 1 } else { 2 };
+        assert_eq!(proxy.seen("UpdateItem:person"), sendings, "{fault:?}");
+    }
 }
 
 #[tokio::test]
@@ -631,31 +640,43 @@ fn mentions(reply: &Reply, slug: &str) -> bool {
 
 #[tokio::test]
 async fn a_committed_update_overwritten_before_it_is_settled_is_never_applied_twice() {
-    for (label, event, other) in [
-        (
-            "v1",
-            v1(json!({"position": "keyed, unheard"})),
-            v1(json!({"surname": "Other writer"})),
-        ),
-        (
-            "v2",
-            v2(json!({"FirstName": "Keyed, unheard"})),
-            v2(json!({"LastName": "Other writer"})),
-        ),
-    ] {
+    // The first sending commits; its reply is lost, or the store hears it throttled (as a
+    // client that sent it again would).
+    let cases = [Fault::LoseReply, Fault::CommitThenThrottle]
+        .into_iter()
+        .flat_map(|fault| [("v1", fault), ("v2", fault)]);
+    for (label, first_fault) in cases {
+        let (event, other) = if label == "v1" {
+            (
+                v1(json!({"position": "keyed, unheard"})),
+                v1(json!({"surname": "Other writer"})),
+            )
+        } else {
+            (
+                v2(json!({"FirstName": "Keyed, unheard"})),
+                v2(json!({"LastName": "Other writer"})),
+            )
+        };
+        let label = format!("{label}, {first_fault:?}");
+        let label = label.as_str();
         let (env, proxy) = TestEnv::with_faults(SdkSettings::default()).await;
         let stored = || async {
-            let item = if label == "v1" {
+            let item = if label.starts_with("v1") {
                 env.demo_v1().await
             } else {
                 env.demo_v2().await
             };
             n(&item, "version")
         };
-        // The keyed update commits and its reply is lost; every later sending of it would be
-        // throttled. The read that settles it is held back while another writer changes the
-        // same person.
-        proxy.inject("UpdateItem:person", Fault::LoseReply, Some(1));
+        // The keyed update commits and its reply is lost, or it and every later sending of it
+        // are answered throttled (the later ones refused by its write id). The read that
+        // settles it is held back while another writer changes the same person.
+        let (count, sendings) = if first_fault == Fault::LoseReply {
+            (Some(1), 1)
+        } else {
+            (None, 3)
+        };
+        proxy.inject("UpdateItem:person", first_fault, count);
         proxy.inject(
             "GetItem:person",
             Fault::DelayRequest(Duration::from_millis(1500)),
@@ -664,8 +685,12 @@ async fn a_committed_update_overwritten_before_it_is_settled_is_never_applied_tw
         let keyed_event = keyed(event, "overwritten");
         let first = env.send(&keyed_event);
         let other_writer = async {
-            // Once the settling read is on its way, the update has committed.
-            while proxy.seen("GetItem:person") == 0 {
+            // Once the settling read is on its way, the update has committed. (A function
+            // that never reads goes on after 5 s, and the checks below tell what it did.)
+            for _ in 0..1000 {
+                if proxy.seen("GetItem:person") > 0 {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             proxy.inject("UpdateItem:person", Fault::Throttle, None);
@@ -677,8 +702,8 @@ async fn a_committed_update_overwritten_before_it_is_settled_is_never_applied_tw
         assert_eq!(other.status / 100, 2, "{label}: {:?}", other.body);
         assert_eq!(first.status, 503, "{label}: {:?}", first.body);
         assert_eq!(stored().await.as_deref(), Some("3"), "{label}");
-        // Nothing is sent again: the write cannot be told applied, so the key is not freed.
-        assert_eq!(proxy.seen("UpdateItem:person"), 1, "{label}");
+        // The write cannot be told applied, so the key is not freed.
+        assert_eq!(proxy.seen("UpdateItem:person"), sendings, "{label}");
         assert_eq!(text(&records(&env).await[0], "state"), Some("running"));
         proxy.inject("UpdateItem:person", Fault::Pass, None);
         let retry = env.send(&keyed_event).await;

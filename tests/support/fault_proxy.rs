@@ -28,6 +28,10 @@ pub enum Fault {
     /// Forwarded (DynamoDB Local carries it out), then the connection is closed without the
     /// reply: a write that committed and whose answer was lost.
     LoseReply,
+    /// Forwarded (DynamoDB Local carries it out), and answered
+    /// `ProvisionedThroughputExceededException` in place of its reply: what a client that
+    /// sends a write again hears when its first sending committed and the next is throttled.
+    CommitThenThrottle,
     /// Forwarded, and the reply held back this long before it is passed on (past the SDK's
     /// attempt timeout, the SDK has given up on it by then).
     DelayReply(Duration),
@@ -179,6 +183,7 @@ impl FaultProxy {
                 Fault::Pass
                 | Fault::DelayRequest(_)
                 | Fault::LoseReply
+                | Fault::CommitThenThrottle
                 | Fault::DelayReply(_)
                 | Fault::Truncate
                 | Fault::MendEmptyCollections => {
@@ -191,6 +196,10 @@ impl FaultProxy {
                     };
                     match fault {
                         Fault::LoseReply => return Ok(()),
+                        Fault::CommitThenThrottle => {
+                            throttled(client.get_mut()).await?;
+                            continue;
+                        }
                         Fault::DelayReply(delay) => tokio::time::sleep(delay).await,
                         Fault::Truncate => {
                             let half = &response_body[..response_body.len() / 2];
@@ -211,13 +220,7 @@ impl FaultProxy {
                     client.get_mut().write_all(response_head.as_bytes()).await?;
                     client.get_mut().write_all(&response_body).await?;
                 }
-                Fault::Throttle => respond(
-                    client.get_mut(),
-                    "400 Bad Request",
-                    "ProvisionedThroughputExceededException",
-                    "The level of configured provisioned throughput for the table was exceeded.",
-                )
-                .await?,
+                Fault::Throttle => throttled(client.get_mut()).await?,
                 Fault::ServerError => {
                     respond(
                         client.get_mut(),
@@ -235,6 +238,16 @@ impl FaultProxy {
             }
         }
     }
+}
+
+async fn throttled(stream: &mut TcpStream) -> std::io::Result<()> {
+    respond(
+        stream,
+        "400 Bad Request",
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded.",
+    )
+    .await
 }
 
 async fn respond(
