@@ -1,16 +1,6 @@
-//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header-06): a client-chosen key makes
-//! a retried PATCH answer what the first one answered, without writing again.
-//!
-//! A key is scoped to the customer and the authenticated principal. Its record lives in the
-//! persons table beside the customer's persons (see [`crate::table`]). The record's life:
-//! claimed (`running`, locked for [`crate::store::idempotency::LOCK`]) before the request is
-//! carried out, handing out the write id the person's update stamps; `done` with the answer
-//! once the update (or a refusal the request will always get) is known; `released` when the
-//! request failed without writing, in a way worth retrying (5xx, 503). A claim whose request
-//! never finished is settled by the request that takes it over (see [`crate::http::idempotency::flow`]).
-//! It expires through the table's TTL attribute after
-//! [`crate::store::idempotency::RETENTION`]; a record past its expiry is treated as absent
-//! before DynamoDB deletes it.
+//! An `Idempotency-Key` header parsed, the entry key it names (scoped to the customer and the
+//! authenticated principal), and the fingerprint of "the same request". What the entry's
+//! states mean, and when each is entered, is stated once in [`crate::http::idempotency`].
 
 use lambda_http::http::HeaderMap;
 use sha2::{Digest, Sha256};

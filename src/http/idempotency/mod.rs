@@ -17,28 +17,43 @@
 //! - `TakenOver`: an earlier claimant of the same request never finished and its lock lapsed.
 //!   The entry keeps that claimant's write id and claim time, and the earlier write is settled
 //!   first ([`settle`]): applied → its success is answered and saved (nothing written again);
-//!   not applied → the request runs, stamping the same write id; unknown (the person was
-//!   written over since) → 409 `idempotency-outcome-unknown`, saved.
+//!   not applied → the request runs, stamping the same write id and requiring the person as
+//!   the read found it (its `version`, or no `version`), so that a sending of the earlier
+//!   claimant that lands after the read refuses it; unknown (the person was written over
+//!   since) → 409 `idempotency-outcome-unknown`, saved.
 //! - `Replay`: the saved answer, with `Idempotent-Replayed: true`.
 //! - `Reused`: the key was used for another request: 422 `idempotency-key-reused`.
 //! - `InFlight`: the same request runs elsewhere. The request waits for its answer up to
 //!   300 ms (20, 40, 80, 160 ms), then answers 409 `idempotency-key-in-flight` with
 //!   `Retry-After: 1`.
 //!
+//! **The keyed update** is sent once: the store sends it again only after DynamoDB answered
+//! it throttled, and never after a lost or late reply. It is fenced at its claim's lock end
+//! ([`crate::engine::UpdatePlan::fenced`]): a sending that lands after anyone wrote the person
+//! at or past that time applies nothing. Its write id refuses it where the same write already
+//! stands.
+//!
 //! **The settle rule** ([`settle`]), one for every place a write's fate is in doubt: the person
 //! carries the write id → applied (it is still the last write); its `updatedAt` is older than
 //! the claim less one second (the clocks' margin), or absent, or there is no person → not
 //! applied; otherwise unknown. Every timestamp compared comes from one clock,
-//! [`crate::http::app::App::clock`].
+//! [`crate::http::app::App::clock`]. The read runs under the request's deadline plus
+//! [`crate::http::deadline::GRACE`], so an update the deadline cut off is still settled.
 //!
-//! **The ending** ([`pending::Ending`]) of a request that held the claim:
-//! - `Save`: a success, or a refusal the request will always get (4xx but 415; see
-//!   [`answer::is_saved`]).
-//! - `Release`: a failure worth retrying (5xx) with nothing written, or an update throttled at
-//!   its last sending that the person shows not applied.
-//! - `Lapse`: an update whose fate is unknown (no reply, a server error, the deadline) and the
-//!   person does not show it applied, or a taken-over claim the person could not be read for:
-//!   a sending may still land, so the retry that takes the claim over settles it.
+//! **The ending** ([`pending::Ending`]) of a request that held the claim. This is the rule that
+//! keeps a keyed request applied at most once: **a key is released only when its update was
+//! never sent, was refused by its condition or size, or was answered throttled and the read
+//! that settles it shows it not applied; and never by a request that took the claim over.**
+//! - `Save`: a success (an update in doubt or throttled that the read shows applied is one),
+//!   or a refusal the request will always get (4xx but 415; see [`answer::is_saved`]); and
+//!   409 `idempotency-outcome-unknown` for a taken-over write whose update found the person
+//!   written since the read that settled it.
+//! - `Release`: a failure worth retrying (5xx) of a fresh claim, under the rule above.
+//! - `Lapse`: everything else that failed: an update whose fate is in doubt (no reply, an
+//!   unreadable one, a server error, the deadline) that the read does not show applied, a
+//!   throttled one the read cannot show not applied, any failure of a taken-over claim. A
+//!   sending may still land, so the key stays claimed until its lock lapses, and the retry
+//!   that takes the claim over settles it.
 //!
 //! **After the response** ([`pending::PendingAnswer`]): the answer is saved (or the key
 //! released) once the response is posted, before the runtime asks for the next event; the

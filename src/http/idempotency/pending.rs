@@ -9,7 +9,8 @@ use crate::store::{EntryKey, Finished, KeyStore, SavedAnswer};
 pub enum Ending {
     /// Its answer is saved: every later use of the key replays it.
     Save(SavedAnswer),
-    /// Nothing of the write was applied, nor can be: the key is freed for the same request.
+    /// The key is freed for the same request, carried out again under a new write id: only
+    /// where the release rule of [`super`] allows.
     Release,
     /// The claim is left to lapse with its lock, and the retry that takes it over settles it.
     Lapse,
