@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -37,7 +38,7 @@ impl ClientLookup for ClientDirectory {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(DirectoryError::Failed(describe_sdk_error(&e))),
         }
     }
@@ -140,7 +141,7 @@ impl ClientDirectory {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
             Err(e) => Err(DirectoryError::Failed(describe_sdk_error(&e))),
         }
     }
@@ -209,6 +210,15 @@ fn to_item(client: &ApiClient) -> HashMap<String, AttributeValue> {
         item.insert(CUSTOMERS_ATTRIBUTE.to_owned(), AttributeValue::Ns(numbers));
     }
     item
+}
+
+/// The update's condition was not met (the one way a conditional failure is recognised: the
+/// SDK's typed variant).
+fn is_conditional_failure<R>(error: &SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
 }
 
 #[cfg(test)]
