@@ -12,7 +12,7 @@ CLIENT_VENV := .venv-client
 CLIENT_TOOLS := $(CLIENT_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import bench-concurrent load openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz
+.PHONY: help tools java chromium ui-check generated-client bench-cold bench-import bench-concurrent load openssl test lint fmt clippy cfn-lint template-check openapi-lint openapi contract run bench build sam-build invoke deploy aarch64 fuzz simulate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -95,6 +95,10 @@ deploy: ## How to deploy (prints the steps; deploying needs your AWS credentials
 	@echo "1. make sam-build"
 	@echo "2. $(VENV)/bin/sam deploy --guided     (stack name, region, JwtIssuer/JwtAudience or empty)"
 	@echo "3. create an API client: see README.md, 'Deploying'"
+
+SIM_CASES ?= 20000
+simulate: ## The keyed protocol's simulation over SIM_CASES generated fault schedules (20,000) from SIM_SEED (a new one when unset; printed, to replay)
+	SIM_CASES=$(SIM_CASES) $(if $(SIM_SEED),SIM_SEED=$(SIM_SEED)) cargo test --release --test simulation -- --nocapture
 
 FUZZ_SECONDS ?= 60
 # Any single input slower than this, or a process above this memory, is a finding: a request
