@@ -110,6 +110,7 @@ fn invocations_served_at_once_keep_what_is_theirs() {
         deadlines_are_each_invocations_own(&world).await;
         callers_of_one_client_share_one_lookup(&world).await;
         a_panic_answers_500_for_its_own_request_alone(&world).await;
+        failed_response_posts_leave_every_worker_serving(&world).await;
     });
 }
 
@@ -496,4 +497,48 @@ async fn a_panic_answers_500_for_its_own_request_alone(world: &World) {
         .filter_map(|m| m["requestId"].as_str())
         .collect();
     assert!(ids.contains("after-0"), "{metrics:#?}");
+}
+
+/// What the function logs when processing an invocation failed after its handler ran.
+const POST_FAILED: &str = "processing the invocation failed; its worker goes on";
+
+/// Every worker's response post fails (the connection closes unanswered): each failure is
+/// logged in its invocation's span, and every worker goes on serving.
+async fn failed_response_posts_leave_every_worker_serving(world: &World) {
+    world.logs.take();
+    world.api.fail_response_posts(CONCURRENCY);
+    let lost = join_all((0..CONCURRENCY).map(|i| {
+        let event = v2_city(&format!("Lost{i}"), &format!("gateway-lost-{i}"));
+        world.invoke(Invocation::new(&format!("lost-post-{i}"), event))
+    }))
+    .await;
+    assert!(lost.iter().all(|r| r.status == 200));
+    world.api.reset_peak();
+    let again = join_all((0..2 * CONCURRENCY).map(|i| {
+        let event = v2_city(&format!("Posted{i}"), &format!("gateway-posted-{i}"));
+        world.invoke(Invocation::new(&format!("posted-{i}"), event))
+    }))
+    .await;
+    assert!(again.iter().all(|r| r.status == 200));
+    assert_eq!(
+        world.api.peak_open(),
+        CONCURRENCY,
+        "every worker still serves"
+    );
+    let lines = world.logs.take();
+    let failures: Vec<&Json> = lines
+        .iter()
+        .filter(|l| {
+            [&l["message"], &l["fields"]["message"]]
+                .iter()
+                .any(|m| m.as_str() == Some(POST_FAILED))
+        })
+        .collect();
+    assert_eq!(failures.len(), CONCURRENCY, "{lines:#?}");
+    for line in failures {
+        let span = invocation_span(line).expect("in its invocation's span");
+        assert!(span["requestId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("lost-post-")));
+    }
 }

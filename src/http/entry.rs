@@ -477,6 +477,7 @@ fn panicked(raw: &str, lambda_request_id: String) -> (EventResponse, &'static st
 /// asks for the next event. Lambda freezes an environment only when no invocation is open and it asks for the next
 /// event, so this work runs, and is billed, inside the invocation; the caller has its answer
 /// before it. Invocations served at once each finish their own answer: none waits for another.
+/// A failure to post an invocation's response is logged and ends nothing: the worker serves on.
 pub struct InvocationLayer<'a, S, D>(pub &'a App<S, D>);
 
 impl<'a, Inner, S, D> Layer<Inner> for InvocationLayer<'a, S, D> {
@@ -542,7 +543,13 @@ where
                     .catch_unwind()
                     .await;
             }
-            result
+            // An error here (posting the response failed) would end this worker for good in
+            // the runtime's loop, and with it one of the environment's slots: it is logged,
+            // and the worker goes on to the next event.
+            if let Err(error) = result {
+                tracing::error!(reason = %error, "processing the invocation failed; its worker goes on");
+            }
+            Ok(())
         };
         Box::pin(traced(trace_id, served).instrument(span))
     }

@@ -87,6 +87,9 @@ struct State {
     open: AtomicUsize,
     peak: AtomicUsize,
     nexts: AtomicUsize,
+    /// How many of the next `/response` posts fail: the answer is taken, and the connection
+    /// closed without a reply, so the function's runtime client sees its post fail.
+    failing_posts: AtomicUsize,
 }
 
 /// The stand-in. The function reaches it at [`RuntimeApi::address`]
@@ -144,6 +147,11 @@ impl RuntimeApi {
         self.state
             .peak
             .store(self.state.open.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Fails the next `n` `/response` posts (see `State::failing_posts`).
+    pub fn fail_response_posts(&self, n: usize) {
+        self.state.failing_posts.store(n, Ordering::SeqCst);
     }
 
     /// How many `/next` requests the function has sent.
@@ -230,6 +238,14 @@ async fn serve(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
             state.open.fetch_sub(1, Ordering::SeqCst);
             if let Some(tx) = state.waiting.lock().expect("stand-in state").remove(id) {
                 let _ = tx.send(answer);
+            }
+            let fail = kind == "response"
+                && state
+                    .failing_posts
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if fail {
+                return Ok(());
             }
             stream
                 .get_mut()
