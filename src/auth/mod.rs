@@ -21,6 +21,7 @@
 
 pub mod clients;
 pub mod flight;
+pub mod pool;
 pub mod secrets;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use tokio::time::sleep;
 
 use crate::auth::clients::{hash_password, MAX_CLIENT_ID_CHARS};
 use crate::auth::flight::LookupFlights;
+use crate::auth::pool::HashPool;
 use crate::store::clients::ClientDirectory;
 use crate::store::{ApiClient, ClientLookup, DirectoryError};
 use crate::table::CustomerId;
@@ -577,6 +579,8 @@ pub struct Authenticator<D = ClientDirectory> {
     log_key: Vec<u8>,
     /// How long the costliest argon2id verification takes here.
     costliest: CostliestClock,
+    /// Where argon2id runs: never on the scheduler thread ([`pool`]).
+    hashing: HashPool,
 }
 
 /// How an authentication attempt ended, for tests and metrics.
@@ -595,6 +599,7 @@ impl<D: ClientLookup> Authenticator<D> {
             policy: AuthPolicy::default(),
             log_key: DEFAULT_LOG_KEY.as_bytes().to_vec(),
             costliest: CostliestClock::default(),
+            hashing: HashPool::for_environment(),
         }
     }
 
@@ -643,11 +648,29 @@ impl<D: ClientLookup> Authenticator<D> {
                     return Ok((principal, Source::Cache));
                 }
                 let started = Instant::now();
-                let checked = check_basic(&secret, client.as_ref(), self.policy);
+                let checked = match self.refused_without_hashing(&secret, client.as_ref()) {
+                    Some(refused) => refused,
+                    None => {
+                        let (secret, stored, policy) =
+                            (secret.clone(), client.clone(), self.policy);
+                        let (checked, computing) = self
+                            .hashing
+                            .run(move || {
+                                let started = Instant::now();
+                                let checked = check_basic(&secret, stored.as_ref(), policy);
+                                (checked, started.elapsed())
+                            })
+                            .await
+                            .map_err(|_| AuthError::Failed)?;
+                        if checked.against_dummy {
+                            self.costliest.observe(computing);
+                        }
+                        checked
+                    }
+                };
+                // Waiting for a turn counts: a refusal ends when the costliest hash would have
+                // ended, counted from when the verification was asked for.
                 let took = started.elapsed();
-                if checked.against_dummy {
-                    self.costliest.observe(took);
-                }
                 let client = match client {
                     Some(client) if checked.accepted => client,
                     known => {
@@ -722,12 +745,38 @@ impl<D: ClientLookup> Authenticator<D> {
     /// Replaces an accepted argon2id hash of other parameters by one with the deployment's,
     /// so every stored hash comes to cost the same (best effort: a failure is logged).
     async fn rehash(&self, client: &ApiClient, secret: &str) {
-        let (Some(old), Ok(new)) = (client.secret_hash.as_deref(), hash_password(secret)) else {
+        let secret = secret.to_owned();
+        let hashed = self.hashing.run(move || hash_password(&secret)).await;
+        let (Some(old), Ok(Ok(new))) = (client.secret_hash.as_deref(), hashed) else {
             return;
         };
         if let Err(error) = self.directory.replace_hash(&client.id, old, &new).await {
             tracing::warn!(principal = %client.id, reason = %error, "re-hashing a secret failed");
         }
+    }
+
+    /// A Basic password refusal that needs no hash computed: the id has no argon2id hash to
+    /// verify against (unknown, disabled, hashless, or outside the bounds), and this container
+    /// has timed the costliest verification, so the padding timer alone makes the refusal
+    /// take what a real verification's would. Until then, the dummy is verified (on the pool)
+    /// to time it.
+    fn refused_without_hashing(&self, secret: &str, client: Option<&ApiClient>) -> Option<Checked> {
+        if secrets::is_generated(secret) || !self.policy.accept_passwords {
+            return None;
+        }
+        let stored = client
+            .filter(|c| c.enabled)
+            .and_then(|c| c.secret_hash.as_deref());
+        if stored.and_then(argon2_within_bounds).is_some() {
+            return None;
+        }
+        self.costliest.estimate()?;
+        Some(Checked {
+            accepted: false,
+            argon2_units: Some(MAX_ARGON2_UNITS),
+            needs_rehash: false,
+            against_dummy: true,
+        })
     }
 
     /// What the logs may say of a refused login's client id: the id when the clients table
