@@ -104,7 +104,53 @@ struct Measured {
     peak_rss_kib: u64,
     statuses: BTreeMap<u16, usize>,
     failures: usize,
+    /// Refused logins sent beside the callers ([`Noise`]): their times and answers.
+    refusal_millis: Vec<f64>,
+    refusal_statuses: BTreeMap<u16, usize>,
 }
+
+/// What an unauthenticated caller sends beside the measured callers: Basic credentials that
+/// are refused, at a steady rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Noise {
+    per_second: f64,
+    refusal: Refusal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Made-up ids and passwords.
+    MadeUpIds,
+    /// A real client's id (an argon2id hash) with wrong passwords.
+    WrongPasswords,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 2] = [Refusal::MadeUpIds, Refusal::WrongPasswords];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::MadeUpIds => "made-up ids",
+            Refusal::WrongPasswords => "a real client's wrong passwords",
+        }
+    }
+
+    fn credentials(self, n: usize) -> String {
+        let pair = match self {
+            Refusal::MadeUpIds => format!("guess-{n}:password-{n}"),
+            Refusal::WrongPasswords => format!("{}:wrong-{n}", admin::DEMO_CLIENT_ID),
+        };
+        format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
+        )
+    }
+}
+
+/// In flight, callers and rates of the rows beside refused logins.
+const NOISE_LEVEL: usize = 32;
+const NOISE_CALLERS: usize = 16;
+const NOISE_RATES: [f64; 2] = [4.0, 20.0];
 
 impl Measured {
     fn per_second(&self) -> f64 {
@@ -156,10 +202,19 @@ async fn main() {
     let _ = floor(&setup, 8, false).await;
     let mut floors = BTreeMap::new();
     let mut runs = BTreeMap::new();
-    let total = LEVELS.len() * (4 + Kind::ALL.len() * Dialect::ALL.len())
-        + Kind::ALL.len() * Dialect::ALL.len();
+    // `CONCURRENT_REFUSALS_ONLY=1`: only the rows beside refused logins.
+    let refusals_only = std::env::var_os("CONCURRENT_REFUSALS_ONLY").is_some();
+    let refusal_runs = 2 + NOISE_RATES.len() * Refusal::ALL.len();
+    let total = if refusals_only {
+        refusal_runs
+    } else {
+        LEVELS.len() * (4 + Kind::ALL.len() * Dialect::ALL.len())
+            + Kind::ALL.len() * Dialect::ALL.len()
+            + refusal_runs
+    };
     let mut done = 0;
-    for level in LEVELS {
+    let levels: &[usize] = if refusals_only { &[] } else { &LEVELS };
+    for &level in levels {
         // The floor is measured before and after the level's runs and taken together, so
         // DynamoDB Local's drift over the run weighs on both sides alike.
         let mut before = BTreeMap::new();
@@ -172,7 +227,7 @@ async fn main() {
         }
         for dialect in Dialect::ALL {
             for kind in Kind::ALL {
-                let measured = function(&setup, level, 1, dialect, kind).await;
+                let measured = function(&setup, level, 1, dialect, kind, None).await;
                 done += 1;
                 let what = format!("{level} at once, {} {}", dialect.label(), kind.label());
                 progress(done, total, &what, &measured);
@@ -192,9 +247,10 @@ async fn main() {
         }
     }
     let mut sequential = BTreeMap::new();
-    for dialect in Dialect::ALL {
+    let dialects: &[Dialect] = if refusals_only { &[] } else { &Dialect::ALL };
+    for &dialect in dialects {
         for kind in Kind::ALL {
-            let measured = function(&setup, 1, SEQUENTIAL_PROCESSES, dialect, kind).await;
+            let measured = function(&setup, 1, SEQUENTIAL_PROCESSES, dialect, kind, None).await;
             done += 1;
             let what = format!(
                 "{SEQUENTIAL_PROCESSES} processes, {} {}",
@@ -205,7 +261,15 @@ async fn main() {
             sequential.insert((dialect, kind), measured);
         }
     }
-    let (md, report, failures) = report(&setup, &floors, &runs, &sequential);
+    let beside = beside_refusals(&setup, &mut done, total).await;
+    let (mut md, mut report, failures) = if refusals_only {
+        (String::new(), json!({}), 0)
+    } else {
+        report(&setup, &floors, &runs, &sequential)
+    };
+    let (refusals_md, refusals_json) = refusals_report(&beside);
+    md.push_str(&refusals_md);
+    report["beside_refused_logins"] = refusals_json;
     println!("{md}");
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
@@ -227,6 +291,95 @@ async fn main() {
     if failures > 0 {
         std::process::exit(1);
     }
+}
+
+/// 16 callers' plain PATCHes at 32 in flight: quiet (before and after, taken together), and
+/// beside each rate and kind of refused logins.
+async fn beside_refusals(
+    setup: &Arc<Setup>,
+    done: &mut usize,
+    total: usize,
+) -> Vec<(Option<Noise>, Measured)> {
+    let run = |noise: Option<Noise>| {
+        let setup = Arc::clone(setup);
+        async move {
+            let beside = Some((NOISE_CALLERS, noise));
+            function(&setup, NOISE_LEVEL, 1, Dialect::V1, Kind::Plain, beside).await
+        }
+    };
+    let quiet = run(None).await;
+    *done += 1;
+    progress(*done, total, "quiet, 16 callers at 32", &quiet);
+    let mut rows = Vec::new();
+    for per_second in NOISE_RATES {
+        for refusal in Refusal::ALL {
+            let noise = Noise {
+                per_second,
+                refusal,
+            };
+            let measured = run(Some(noise)).await;
+            *done += 1;
+            let what = format!("beside {per_second}/s refused, {}", refusal.label());
+            progress(*done, total, &what, &measured);
+            rows.push((Some(noise), measured));
+        }
+    }
+    let again = run(None).await;
+    *done += 1;
+    progress(*done, total, "quiet again", &again);
+    rows.insert(0, (None, quiet.and(again)));
+    rows
+}
+
+/// The rows beside refused logins, each against the quiet row and its targets.
+fn refusals_report(rows: &[(Option<Noise>, Measured)]) -> (String, Json) {
+    let Some((_, quiet)) = rows.iter().find(|(noise, _)| noise.is_none()) else {
+        return (String::new(), json!([]));
+    };
+    let mut md = format!(
+        "\n## Beside refused logins\n\n{NOISE_CALLERS} callers' plain PATCHes (Contacts v1, generated \
+         secrets) at {NOISE_LEVEL} in flight in one process on one core, beside an \
+         unauthenticated caller sending Basic credentials that are refused. Targets: the \
+         callers' p99 ≤ 2× quiet + 25 ms, and their requests/s ≥ 0.7× quiet.\n\n\
+         | beside | callers' req/s | × quiet | p99 | target p99 | refusals | refusal p50 | met |\n\
+         |---|---|---|---|---|---|---|---|\n"
+    );
+    let mut json_rows = Vec::new();
+    for (noise, m) in rows {
+        let ratio = m.per_second() / quiet.per_second().max(0.001);
+        let target_p99 = 2.0 * quiet.p(99.0) + 25.0;
+        let mut refusal_millis = m.refusal_millis.clone();
+        refusal_millis.sort_by(f64::total_cmp);
+        let refusal_p50 = round(percentile(&refusal_millis, 50.0));
+        let answers = m
+            .refusal_statuses
+            .iter()
+            .map(|(s, c)| format!("{c} × {s}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (label, met) = match noise {
+            None => ("quiet".to_owned(), String::new()),
+            Some(noise) => (
+                format!("{}/s, {}", noise.per_second, noise.refusal.label()),
+                if ratio >= 0.7 && m.p(99.0) <= target_p99 {
+                    "met".to_owned()
+                } else {
+                    "**not met**".to_owned()
+                },
+            ),
+        };
+        md.push_str(&format!(
+            "| {label} | {:.0} | {ratio:.2}× | {} ms | ≤ {target_p99:.0} ms | {answers} | {refusal_p50} ms | {met} |\n",
+            m.per_second(),
+            m.p(99.0),
+        ));
+        json_rows.push(json!({
+            "beside": label, "per_second": round(m.per_second()), "p99_ms": m.p(99.0),
+            "ratio_to_quiet": round(ratio), "refusal_statuses": m.refusal_statuses,
+            "refusal_p50_ms": refusal_p50,
+        }));
+    }
+    (md, json!(json_rows))
 }
 
 fn progress(done: usize, total: usize, what: &str, measured: &Measured) {
@@ -357,8 +510,7 @@ async fn floor(setup: &Setup, level: usize, keyed: bool) -> Measured {
         cpu_seconds: result["cpu_seconds"].as_f64().unwrap_or(0.0),
         millis,
         peak_rss_kib: result["peak_rss_kib"].as_u64().unwrap_or(0),
-        statuses: BTreeMap::new(),
-        failures: 0,
+        ..Measured::default()
     }
 }
 
@@ -370,6 +522,7 @@ async fn function(
     processes: usize,
     dialect: Dialect,
     kind: Kind,
+    beside: Option<(usize, Option<Noise>)>,
 ) -> Measured {
     let api = Arc::new(RuntimeApi::start().await);
     let port: u16 = api
@@ -406,8 +559,13 @@ async fn function(
     let counted_from = Instant::now() + WARM_UP;
     let ends = counted_from + Duration::from_secs(setup.seconds);
     let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let noise = beside.and_then(|(_, noise)| noise).map(|noise| {
+        let (api, setup) = (Arc::clone(&api), Arc::clone(setup));
+        tokio::spawn(refuse(api, setup, noise, counted_from, ends))
+    });
+    let callers_count = beside.map_or(slots, |(callers, _)| callers);
     let mut callers = Vec::new();
-    for slot in 0..slots {
+    for slot in 0..callers_count {
         let (api, setup) = (Arc::clone(&api), Arc::clone(setup));
         callers.push(tokio::spawn(async move {
             let mut seen = Vec::new();
@@ -452,6 +610,12 @@ async fn function(
             }
         }
     }
+    if let Some(noise) = noise {
+        for (status, took) in noise.await.expect("the refused caller") {
+            *measured.refusal_statuses.entry(status).or_default() += 1;
+            measured.refusal_millis.push(took);
+        }
+    }
     measured.requests = measured.millis.len();
     // Callers send until `ends` and wait for their last answers: never less than planned.
     measured.seconds = counted_from.elapsed().as_secs_f64();
@@ -463,6 +627,43 @@ async fn function(
         let _ = child.wait();
     }
     measured
+}
+
+/// Sends refused logins at `noise`'s rate from `counted_from` to `ends`, each without waiting
+/// for the one before; their statuses and times.
+async fn refuse(
+    api: Arc<RuntimeApi>,
+    setup: Arc<Setup>,
+    noise: Noise,
+    counted_from: Instant,
+    ends: Instant,
+) -> Vec<(u16, f64)> {
+    tokio::time::sleep_until(counted_from.into()).await;
+    let every = Duration::from_secs_f64(1.0 / noise.per_second);
+    let mut sent = Vec::new();
+    let mut at = counted_from;
+    while at < ends {
+        let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let mut event = event(&setup, Dialect::V1, Kind::Plain, n % PERSONS, n, None);
+        event["headers"]["authorization"] = json!(noise.refusal.credentials(n));
+        let api = Arc::clone(&api);
+        sent.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = api.invoke(Invocation::new(&format!("r{n}"), event)).await;
+            let status = match answer {
+                Answer::Response(reply) => reply["statusCode"].as_u64().unwrap_or(0) as u16,
+                Answer::Error(_) => 0,
+            };
+            (status, started.elapsed().as_secs_f64() * 1000.0)
+        }));
+        at += every;
+        tokio::time::sleep_until(at.into()).await;
+    }
+    let mut answers = Vec::new();
+    for refusal in sent {
+        answers.extend(refusal.await.ok());
+    }
+    answers
 }
 
 /// The event of request `n` from in-flight slot `slot`: its own person, a value of its own.
