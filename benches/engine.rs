@@ -1,5 +1,6 @@
 //! In-process cost of a PATCH before DynamoDB: parse + validate + build the `UpdateItem`
-//! input, for the seed 003 full body, a one-field body and a v1 body with 100 custom fields,
+//! input, for the seed 003 full body, a one-field body, a v1 body with 100 custom fields and
+//! the largest body accepted (64 custom text fields of 4,000 characters, just under 256 KiB),
 //! each beside `serde_json::from_slice` of the same bytes (the floor: reading JSON at all).
 
 use std::collections::HashMap;
@@ -17,10 +18,10 @@ use time::macros::date;
 const SEED_003: &str = r#"{ "FirstName": "2", "LastName": "2", "NameOnID": "2", "Prefix": "", "Suffix": "2", "Gender": "Unspecified", "JobTitle": "2", "DateOfBirth": "1997-12-16", "Phone1": "2", "Phone2": "2", "Address": "2", "City": "2", "StateProvince": "2", "PostalCode": "2", "Country": "USA222", "CompanyName": "2", "CorporateID": "2", "HomeSiteID": "5", "UserRole": "Acct Team lead ", "Biography": "<html></html> ", "IsActive": "f", "IsUser": "t", "IsSpeaker": "t" }"#;
 const ONE_FIELD: &str = r#"{"City": "Boston"}"#;
 
-fn custom_fields_body() -> (String, Definitions) {
+fn custom_fields_body(count: i64, value_chars: usize) -> (String, Definitions) {
     let mut definitions = Definitions::new();
     let mut entries = Vec::new();
-    for i in 0..100 {
+    for i in 0..count {
         let id = 5000 + i;
         definitions.insert(
             id,
@@ -30,9 +31,12 @@ fn custom_fields_body() -> (String, Definitions) {
                 read_only: false,
             },
         );
-        entries.push(format!(
-            r#"{{"definitionId": {id}, "value": "value number {i}"}}"#
-        ));
+        let value = if value_chars == 0 {
+            format!("value number {i}")
+        } else {
+            "x".repeat(value_chars)
+        };
+        entries.push(format!(r#"{{"definitionId": {id}, "value": "{value}"}}"#));
     }
     (
         format!(
@@ -66,9 +70,11 @@ fn prepare(dialect: &Dialect, body: &[u8], definitions: &Definitions) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let (custom, definitions) = custom_fields_body();
+    let (custom, definitions) = custom_fields_body(100, 0);
+    let (largest, largest_definitions) = custom_fields_body(64, 4000);
+    assert!(largest.len() <= person_patch::http::execute::MAX_BODY_BYTES);
     let none = Definitions::new();
-    let cases: [(&str, &Dialect, &str, &Definitions); 3] = [
+    let cases: [(&str, &Dialect, &str, &Definitions); 4] = [
         ("seed-003-full-body", &persons_v2::DIALECT, SEED_003, &none),
         ("one-field-body", &persons_v2::DIALECT, ONE_FIELD, &none),
         (
@@ -76,6 +82,12 @@ fn bench(c: &mut Criterion) {
             &contacts_v1::DIALECT,
             &custom,
             &definitions,
+        ),
+        (
+            "v1-largest-body",
+            &contacts_v1::DIALECT,
+            &largest,
+            &largest_definitions,
         ),
     ];
     for (name, dialect, body, definitions) in cases {
