@@ -3,14 +3,16 @@
 //! Two ways in:
 //! - **HTTP Basic** (`client-id:secret`), verified against the client's hash in the clients
 //!   table: a SHA-256 for generated secrets ([`crate::auth::secrets`], microseconds), argon2id for
-//!   secrets people chose. Which is used follows the presented secret's form, never the stored
-//!   client, and an unknown, disabled or hashless client is verified against a dummy of that
-//!   same kind, so timing tells nothing of which ids exist. argon2id refusals are answered at
-//!   the time the costliest accepted hash would take ([`MAX_ARGON2_UNITS`]), so the stored
-//!   hash's parameters do not show either; a successful verification of a hash with other
-//!   parameters re-hashes it with the deployment's. Successes are cached in the warm container
-//!   for [`CACHE_TTL`], keyed by a SHA-256 of the credential (whatever the header's form);
-//!   failures never are.
+//!   secrets people chose ([`basic`]). Which is used follows the presented secret's form,
+//!   never the stored client, and an unknown, disabled or hashless client is refused in the
+//!   time a verification of that kind takes, so timing tells nothing of which ids exist.
+//!   argon2id refusals are answered at the time the costliest accepted hash would take
+//!   ([`MAX_ARGON2_UNITS`]), so the stored hash's parameters do not show either; once the
+//!   container has timed one, an id without a hash computes none and waits on a timer. A
+//!   successful verification of a hash with other parameters re-hashes it with the
+//!   deployment's. argon2id runs on a bounded blocking pool, never on the scheduler thread
+//!   ([`pool`]). Successes are cached in the warm container for [`CACHE_TTL`] ([`cache`]),
+//!   keyed by a SHA-256 of the credential (whatever the header's form); failures never are.
 //! - **A JWT verified by API Gateway** (HTTP API `authorizer.jwt`, REST API
 //!   `authorizer.claims`): the principal is its `client_id` (else `sub`) claim, its scopes the
 //!   token's, its customers those of its clients-table entry. A `Bearer` header without such a
