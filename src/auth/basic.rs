@@ -157,10 +157,10 @@ pub fn refusal_padding(took: Duration, units: u64, costliest: Option<Duration>) 
     target.saturating_sub(took)
 }
 
-/// How long a costliest argon2id verification takes in this container: a moving average of
-/// the dummy verifications it computed (every unknown id's refusal computes one), so refusals of cheaper
-/// hashes wait for the time this container's own CPU share gives, not a ratio guessed
-/// elsewhere. Nothing is computed to learn it: init does no argon2id work.
+/// How long a costliest argon2id verification takes in this container: the dummy
+/// verifications it computed (a refusal of an id without a hash computes one until the first
+/// is timed, then none), so refusals wait for the time this container's own CPU share gives,
+/// not a ratio guessed elsewhere. Nothing is computed to learn it: init does no argon2id work.
 #[derive(Default)]
 pub struct CostliestClock {
     nanos: std::sync::atomic::AtomicU64,
