@@ -348,9 +348,11 @@ fn refusals_report(rows: &[(Option<Noise>, Measured)]) -> (String, Json) {
     for (noise, m) in rows {
         let ratio = m.per_second() / quiet.per_second().max(0.001);
         let target_p99 = 2.0 * quiet.p(99.0) + 25.0;
-        let mut refusal_millis = m.refusal_millis.clone();
-        refusal_millis.sort_by(f64::total_cmp);
-        let refusal_p50 = round(percentile(&refusal_millis, 50.0));
+        let refusal_p50 = Measured {
+            millis: m.refusal_millis.clone(),
+            ..Measured::default()
+        }
+        .p(50.0);
         let answers = m
             .refusal_statuses
             .iter()
